@@ -1,0 +1,485 @@
+"""The Node every executable is built on, over whichever transport is selected.
+
+It mirrors rclpy's shape: publishers, subscriptions, timers, services, clients,
+parameters, a logger and a clock, with a single-threaded executor: every
+callback of a node runs on the thread that spins it, never two at once.
+Transport threads only queue work. Subscriptions keep the last ``depth``
+samples, like a KEEP_LAST history; a malformed payload or a failing callback is
+logged with its topic and dropped, and the node keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from so100_common.errors import MessageError, ServiceTimeout
+from so100_common.logs import setup_logging
+from so100_common.messages import ServiceType, deserialize, msg_class, new_message, serialize, service_type
+from so100_common.params import ParameterSpec, ParameterStore, infer_type
+from so100_common.qos import DEFAULT, QoS
+from so100_common.ros_args import NodeArgs, resolve_node_args
+from so100_common.transport import get_backend, shutdown_backend
+
+
+def _typename(msg_type: str | type) -> str:
+    if isinstance(msg_type, str):
+        msg_class(msg_type)  # validates
+        return msg_type
+    return msg_type.__msgtype__  # type: ignore[attr-defined]
+
+
+class Publisher:
+    """Publishes message objects (or ready CDR bytes) on one topic."""
+
+    def __init__(self, node: Node, topic: str, typename: str, qos: QoS) -> None:
+        self.topic = topic
+        self.typename = typename
+        self.qos = qos
+        self._impl = node._backend_node.create_publisher(topic, typename, qos)
+        self.count = 0
+
+    def publish(self, msg: Any) -> None:
+        payload = msg if isinstance(msg, (bytes, bytearray, memoryview)) else serialize(msg, self.typename)
+        self._impl.publish(bytes(payload))
+        self.count += 1
+
+    def destroy(self) -> None:
+        self._impl.destroy()
+
+
+@dataclass
+class Subscription:
+    topic: str
+    typename: str
+    callback: Callable[[Any], None]
+    raw: bool
+    queue: deque[tuple[bytes, int]]
+    received: int = 0
+    dropped_malformed: int = 0
+    _last_warning: float = 0.0
+    impl: Any = None
+
+    def destroy(self) -> None:
+        if self.impl is not None:
+            self.impl.destroy()
+
+
+class Timer:
+    """A drift-free periodic timer: ticks at start + k·period; late ticks are skipped, not bunched."""
+
+    def __init__(self, period: float, callback: Callable[[], None]) -> None:
+        if period <= 0:
+            raise ValueError(f"timer period must be > 0, got {period}")
+        self.period = period
+        self.callback = callback
+        self._start = time.monotonic()
+        self._k = 1
+        self.missed = 0
+        self.cancelled = False
+
+    @property
+    def due(self) -> float:
+        return self._start + self._k * self.period
+
+    def advance(self, now: float) -> None:
+        self._k += 1
+        if self.due <= now:  # overran one or more periods: skip to the next future tick
+            late = int((now - self.due) // self.period) + 1
+            self.missed += late
+            self._k += late
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Future:
+    """Result of an asynchronous service call."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Future], None]] = []
+
+    def set_result(self, value: Any) -> None:
+        self._result = value
+        self._done.set()
+        for cb in self._callbacks:
+            cb(self)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+        for cb in self._callbacks:
+            cb(self)
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self._done.wait(timeout):
+            raise ServiceTimeout("the service call has not finished")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def add_done_callback(self, cb: Callable[[Future], None]) -> None:
+        self._callbacks.append(cb)
+        if self.done():
+            cb(self)
+
+
+class Client:
+    """Calls a service; ``call`` blocks (any thread), ``call_async`` returns a Future."""
+
+    def __init__(self, node: Node, name: str, srv: ServiceType, qos: QoS) -> None:
+        self.name = name
+        self.srv = srv
+        self._impl = node._backend_node.create_client(name, srv, qos)
+        self.Request = msg_class(srv.request)
+        self.Response = msg_class(srv.response)
+
+    def wait_for_service(self, timeout: float = 5.0) -> bool:
+        return self._impl.service_available(timeout)
+
+    def call(self, request: Any | None = None, timeout: float = 10.0) -> Any:
+        request = new_message(self.srv.request) if request is None else request
+        raw = self._impl.call(serialize(request, self.srv.request), timeout)
+        return deserialize(raw, self.srv.response)
+
+    def call_async(self, request: Any | None = None, timeout: float = 10.0) -> Future:
+        future = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(self.call(request, timeout))
+            except BaseException as e:  # delivered through the future
+                future.set_exception(e)
+
+        threading.Thread(target=work, name=f"call{self.name}", daemon=True).start()
+        return future
+
+    def destroy(self) -> None:
+        self._impl.destroy()
+
+
+@dataclass
+class _Work:
+    """Queue of things for the executor, guarded by one condition."""
+
+    cv: threading.Condition = field(default_factory=threading.Condition)
+    ready: deque[Any] = field(default_factory=deque)  # Subscription or (service, payload, reply)
+
+
+class Node:
+    """A ROS node. Name, namespace, parameters and remaps come from ``--ros-args``."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        namespace: str = "/",
+        argv: list[str] | None = None,
+    ) -> None:
+        args, self.argv = resolve_node_args(list(sys.argv[1:] if argv is None else argv), name, namespace)
+        self.args: NodeArgs = args
+        self.name = args.name
+        self.namespace = args.namespace
+        self.logger = logging.getLogger(self.fqn.lstrip("/").replace("/", ".") or name)
+        setup_logging()
+        if args.log_level:
+            self.logger.setLevel(args.log_level)
+        self._params = ParameterStore(args.params, self.fqn)
+        self._backend = get_backend()
+        self._backend_node = self._backend.create_node(self.name, self.namespace, args.enclave)
+        self._work = _Work()
+        self._subs: list[Subscription] = []
+        self._timers: list[Timer] = []
+        self._entities: list[Any] = []
+        self._shutdown = threading.Event()
+        self._sim_time_ns: int | None = None
+        self.use_sim_time = self.declare_parameter(
+            "use_sim_time", False, description="take the clock from /clock instead of the wall clock"
+        )
+        if self.use_sim_time:
+            self.create_subscription("rosgraph_msgs/msg/Clock", "/clock", self._on_clock, qos=QoS(depth=1))
+
+    # ------------------------------------------------------------ identity
+    @property
+    def fqn(self) -> str:
+        return self.args.fqn
+
+    @property
+    def transport(self) -> str:
+        return self._backend.name
+
+    def get_logger(self) -> logging.Logger:
+        return self.logger
+
+    def resolve(self, name: str) -> str:
+        """Fully qualified, remapped name of a topic or service."""
+        return self.args.resolve(name)
+
+    # ------------------------------------------------------------ clock
+    def _on_clock(self, msg: Any) -> None:
+        self._sim_time_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+
+    def now_ns(self) -> int:
+        """Current time in ns: /clock under use_sim_time, else the wall clock."""
+        if self.use_sim_time:
+            return self._sim_time_ns or 0
+        return time.time_ns()
+
+    # ------------------------------------------------------------ parameters
+    def declare_parameter(
+        self,
+        name: str,
+        default: Any,
+        *,
+        description: str = "",
+        type_: type | None = None,
+        element_type: type | None = None,
+        choices: list[Any] | tuple[Any, ...] | None = None,
+        min_value: float | None = None,
+        max_value: float | None = None,
+        validator: Callable[[Any], str | None] | None = None,
+        read_only: bool = False,
+    ) -> Any:
+        """Declare a parameter and return its value (override or default)."""
+        if type_ is None:
+            type_, inferred_elem = infer_type(default)
+            element_type = element_type or inferred_elem
+        spec = ParameterSpec(
+            name, type_, default, description, choices, min_value, max_value, validator, element_type, read_only
+        )
+        return self._params.declare(spec)
+
+    def get_parameter(self, name: str) -> Any:
+        return self._params.get(name)
+
+    def set_parameter(self, name: str, value: Any) -> Any:
+        return self._params.set(name, value)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._params.values)
+
+    @property
+    def parameter_specs(self) -> dict[str, ParameterSpec]:
+        return dict(self._params.specs)
+
+    # ------------------------------------------------------------ endpoints
+    def create_publisher(self, msg_type: str | type, topic: str, qos: QoS = DEFAULT) -> Publisher:
+        pub = Publisher(self, self.resolve(topic), _typename(msg_type), qos)
+        self._entities.append(pub)
+        return pub
+
+    def create_subscription(
+        self,
+        msg_type: str | type,
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoS = DEFAULT,
+        *,
+        raw: bool = False,
+    ) -> Subscription:
+        """Subscribe; ``callback`` gets the message, or ``(cdr_bytes, source_ts_ns)`` when ``raw``."""
+        typename = _typename(msg_type)
+        sub = Subscription(self.resolve(topic), typename, callback, raw, deque(maxlen=qos.depth))
+
+        def on_sample(payload: bytes, ts: int) -> None:
+            with self._work.cv:
+                sub.queue.append((payload, ts))
+                self._work.ready.append(sub)
+                self._work.cv.notify()
+
+        sub.impl = self._backend_node.create_subscription(sub.topic, typename, qos, on_sample)
+        self._subs.append(sub)
+        self._entities.append(sub)
+        return sub
+
+    def create_timer(self, period: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(period, callback)
+        with self._work.cv:
+            self._timers.append(timer)
+            self._work.cv.notify()
+        return timer
+
+    def create_service(
+        self,
+        srv_type: str | ServiceType,
+        name: str,
+        callback: Callable[[Any, Any], Any],
+        qos: QoS = DEFAULT,
+    ) -> Any:
+        """Serve ``callback(request, response) -> response`` on the executor thread."""
+        srv = service_type(srv_type) if isinstance(srv_type, str) else srv_type
+        fq = self.resolve(name)
+        entry = (srv, fq, callback)
+
+        def on_request(payload: bytes, reply: Callable[[bytes], None]) -> None:
+            with self._work.cv:
+                self._work.ready.append((entry, payload, reply))
+                self._work.cv.notify()
+
+        impl = self._backend_node.create_service(fq, srv, qos, on_request)
+        self._entities.append(impl)
+        return impl
+
+    def create_client(self, srv_type: str | ServiceType, name: str, qos: QoS = DEFAULT) -> Client:
+        srv = service_type(srv_type) if isinstance(srv_type, str) else srv_type
+        client = Client(self, self.resolve(name), srv, qos)
+        self._entities.append(client)
+        return client
+
+    # ------------------------------------------------------------ executor
+    def _dispatch_sub(self, sub: Subscription) -> None:
+        with self._work.cv:
+            if not sub.queue:
+                return  # dropped by the KEEP_LAST depth
+            payload, ts = sub.queue.popleft()
+        sub.received += 1
+        if sub.raw:
+            arg: Any = (payload, ts)
+        else:
+            try:
+                arg = deserialize(payload, sub.typename)
+            except MessageError as e:
+                sub.dropped_malformed += 1
+                now = time.monotonic()
+                if now - sub._last_warning > 5.0:
+                    sub._last_warning = now
+                    self.logger.warning(
+                        "dropped a malformed message on %s (%d so far): %s", sub.topic, sub.dropped_malformed, e
+                    )
+                return
+        try:
+            sub.callback(arg)
+        except Exception:
+            self.logger.exception("callback for %s raised; message dropped", sub.topic)
+
+    def _dispatch_request(self, item: tuple[Any, bytes, Callable[[bytes], None]]) -> None:
+        (srv, fq, callback), payload, reply = item
+        try:
+            request = deserialize(payload, srv.request)
+        except MessageError as e:
+            self.logger.warning("dropped a malformed request on %s: %s", fq, e)
+            return
+        try:
+            response = callback(request, new_message(srv.response))
+            reply(serialize(response, srv.response))
+        except Exception:
+            self.logger.exception("service %s raised; no reply sent", fq)
+
+    def spin_once(self, timeout: float | None = None) -> bool:
+        """Run due timers and queued callbacks, waiting up to ``timeout`` for work."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._work.cv:
+            while not self._work.ready and not self._shutdown.is_set():
+                now = time.monotonic()
+                self._timers = [t for t in self._timers if not t.cancelled]
+                next_due = min((t.due for t in self._timers), default=None)
+                if next_due is not None and next_due <= now:
+                    break
+                wake = min(x for x in (next_due, deadline) if x is not None) if (next_due or deadline) else None
+                if wake is not None and wake <= now:
+                    return False
+                self._work.cv.wait(None if wake is None else wake - now)
+            items = list(self._work.ready)
+            self._work.ready.clear()
+        did = False
+        now = time.monotonic()
+        for timer in list(self._timers):
+            if not timer.cancelled and timer.due <= now:
+                timer.advance(now)
+                try:
+                    timer.callback()
+                except Exception:
+                    self.logger.exception("timer callback raised")
+                did = True
+        for item in items:
+            if isinstance(item, Subscription):
+                self._dispatch_sub(item)
+            else:
+                self._dispatch_request(item)
+            did = True
+        return did
+
+    def spin(self, until: Callable[[], bool] | None = None, timeout: float | None = None) -> None:
+        """Process callbacks until shutdown, ``until()`` is true, or ``timeout`` seconds pass."""
+        for name in self._params.unused_overrides():
+            self.logger.warning(
+                "parameter override '%s' matches no declared parameter (declared: %s)",
+                name,
+                ", ".join(sorted(self._params.specs)),
+            )
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._shutdown.is_set():
+            if until is not None and until():
+                return
+            if end is not None and time.monotonic() >= end:
+                return
+            step = 0.1 if until is not None or end is not None else None
+            if end is not None:
+                step = min(step or 0.1, max(0.0, end - time.monotonic()))
+            self.spin_once(step)
+
+    @property
+    def ok(self) -> bool:
+        return not self._shutdown.is_set()
+
+    def shutdown(self) -> None:
+        """Ask spin() to return (safe from signal handlers and other threads)."""
+        self._shutdown.set()
+        with self._work.cv:
+            self._work.cv.notify_all()
+
+    def destroy(self) -> None:
+        self.shutdown()
+        for entity in reversed(self._entities):
+            try:
+                entity.destroy()
+            except Exception as e:
+                self.logger.debug("destroying %s: %s", entity, e)
+        self._entities.clear()
+        self._backend_node.destroy()
+
+
+def run_node(factory: Callable[[list[str]], Node], argv: list[str] | None = None) -> int:
+    """Build a node, spin it until SIGINT/SIGTERM, then tear it down cleanly.
+
+    The whole ``main()`` of a node executable: ``return run_node(MyNode)``.
+    Returns the process exit code (0 on a clean shutdown, 1 when start-up failed).
+    """
+    setup_logging()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        node = factory(argv)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as e:
+        logging.getLogger("so100").error("%s", e, exc_info=logging.getLogger().isEnabledFor(logging.DEBUG))
+        shutdown_backend()
+        return 1
+
+    def stop(signum: int, _frame: Any) -> None:
+        node.logger.info("%s received, shutting down", signal.Signals(signum).name)
+        node.shutdown()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        node.spin()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        node.destroy()
+        shutdown_backend()
+    return getattr(node, "exit_code", 0)

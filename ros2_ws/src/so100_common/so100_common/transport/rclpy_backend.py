@@ -1,0 +1,142 @@
+"""ROS mode: the same CDR bytes through rclpy (serialized publish, raw subscriptions).
+
+rclpy spins in a background thread; every callback is forwarded as bytes to the
+Node's own executor, so node code behaves identically in both modes. Names arrive
+already expanded and remapped by :mod:`so100_common.ros_args`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message, serialize_message
+from rosidl_runtime_py.utilities import get_message, get_service
+
+from so100_common.errors import ServiceTimeout
+from so100_common.messages import ServiceType
+from so100_common.qos import QoS
+from so100_common.transport.base import OnRequest, OnSample
+
+log = logging.getLogger(__name__)
+
+
+def _profile(qos: QoS) -> QoSProfile:
+    return QoSProfile(
+        depth=qos.depth,
+        history=HistoryPolicy.KEEP_LAST if qos.history.name == "KEEP_LAST" else HistoryPolicy.KEEP_ALL,
+        reliability=ReliabilityPolicy.RELIABLE if qos.reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if qos.transient_local else DurabilityPolicy.VOLATILE,
+    )
+
+
+class _Handle:
+    def __init__(self, node: Any, entity: Any, kind: str) -> None:
+        self._node, self._entity, self._kind = node, entity, kind
+
+    def destroy(self) -> None:
+        getattr(self._node, f"destroy_{self._kind}")(self._entity)
+
+
+class _Publisher(_Handle):
+    def publish(self, payload: bytes) -> None:
+        self._entity.publish(payload)
+
+
+class _Client(_Handle):
+    def __init__(self, node: Any, entity: Any, srv_cls: Any) -> None:
+        super().__init__(node, entity, "client")
+        self._srv_cls = srv_cls
+
+    def call(self, payload: bytes, timeout: float) -> bytes:
+        request = deserialize_message(payload, self._srv_cls.Request)
+        future = self._entity.call_async(request)
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout):
+            self._entity.remove_pending_request(future)
+            raise ServiceTimeout(f"no reply from service {self._entity.srv_name} within {timeout:g} s")
+        return serialize_message(future.result())
+
+    def service_available(self, timeout: float) -> bool:
+        return bool(self._entity.wait_for_service(timeout_sec=timeout))
+
+
+class RclpyNode:
+    def __init__(self, backend: RclpyBackend, name: str, namespace: str) -> None:
+        self._node = rclpy.create_node(
+            name, namespace=namespace, use_global_arguments=False, start_parameter_services=False
+        )
+        backend.executor.add_node(self._node)
+        self._backend = backend
+
+    def create_publisher(self, topic: str, typename: str, qos: QoS) -> _Publisher:
+        pub = self._node.create_publisher(get_message(typename), topic, _profile(qos))
+        return _Publisher(self._node, pub, "publisher")
+
+    def create_subscription(self, topic: str, typename: str, qos: QoS, on_sample: OnSample) -> _Handle:
+        def cb(raw: bytes) -> None:
+            on_sample(bytes(raw), 0)
+
+        sub = self._node.create_subscription(get_message(typename), topic, cb, _profile(qos), raw=True)
+        return _Handle(self._node, sub, "subscription")
+
+    def create_service(self, name: str, srv: ServiceType, qos: QoS, on_request: OnRequest) -> _Handle:
+        srv_cls = get_service(srv.name)
+
+        def cb(request: Any, response: Any) -> Any:
+            done = threading.Event()
+            box: dict[str, bytes] = {}
+
+            def reply(raw: bytes) -> None:
+                box["raw"] = raw
+                done.set()
+
+            on_request(serialize_message(request), reply)
+            if not done.wait(30.0):
+                log.error("service %s: the node did not answer within 30 s", name)
+                return response
+            return deserialize_message(box["raw"], srv_cls.Response)
+
+        service = self._node.create_service(srv_cls, name, cb, qos_profile=_profile(qos))
+        return _Handle(self._node, service, "service")
+
+    def create_client(self, name: str, srv: ServiceType, qos: QoS) -> _Client:
+        srv_cls = get_service(srv.name)
+        client = self._node.create_client(srv_cls, name, qos_profile=_profile(qos))
+        return _Client(self._node, client, srv_cls)
+
+    def destroy(self) -> None:
+        self._backend.executor.remove_node(self._node)
+        self._node.destroy_node()
+
+
+class RclpyBackend:
+    name = "rclpy"
+
+    def __init__(self) -> None:
+        if not rclpy.ok():
+            rclpy.init(args=None, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        # rclpy's service callbacks wait on the Node's executor: use several threads
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.executor: SingleThreadedExecutor | MultiThreadedExecutor = MultiThreadedExecutor(num_threads=4)
+        self._thread = threading.Thread(target=self._spin, name="rclpy-spin", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def create_node(self, name: str, namespace: str, enclave: str) -> RclpyNode:
+        return RclpyNode(self, name, namespace)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+        rclpy.try_shutdown()
