@@ -64,6 +64,7 @@ class Subscription:
     queue: deque[tuple[bytes, int]]
     received: int = 0
     dropped_malformed: int = 0
+    dropped_overflow: int = 0  # samples pushed out by the KEEP_LAST depth before the callback ran
     _last_warning: float = 0.0
     impl: Any = None
 
@@ -297,6 +298,8 @@ class Node:
 
         def on_sample(payload: bytes, ts: int) -> None:
             with self._work.cv:
+                if len(sub.queue) == sub.queue.maxlen:
+                    sub.dropped_overflow += 1
                 sub.queue.append((payload, ts))
                 self._work.ready.append(sub)
                 self._work.cv.notify()

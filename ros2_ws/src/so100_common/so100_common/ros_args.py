@@ -20,6 +20,7 @@ import yaml
 from so100_common.errors import ArgumentError, InvalidNameError
 
 _NAME_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 @dataclass
@@ -66,6 +67,8 @@ def parse_value(text: str) -> Any:
         raise ArgumentError(f"parameter value {text!r} is a mapping; only scalars and lists are allowed")
     if value is None:
         return text  # rcl keeps `~`/`null` as a string
+    if isinstance(value, str) and text.strip()[:1] not in ("'", '"') and _FLOAT.fullmatch(text.strip()):
+        return float(text)  # rcl reads numbers with strtod: "1e3" is a double, as PyYAML's 1.1 rules miss
     return value
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+
 from so100_common.errors import So100Error
 
 HELP = """\
@@ -149,7 +150,7 @@ def cmd_topic_echo(a: argparse.Namespace) -> int:
         if a.field:
             for part in a.field.split("."):
                 data = data[part]
-        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=None).rstrip() if isinstance(data, dict) else data)
+        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip() if isinstance(data, dict) else data)
         print("---", flush=True)
         count["n"] += 1
         if limit and count["n"] >= limit:

@@ -5,6 +5,7 @@ Only this package imports rclpy or zenoh; node code goes through :class:`so100_c
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -46,6 +47,7 @@ def get_backend() -> Backend:
                 from so100_common.transport.zenoh_backend import ZenohBackend
 
                 _backend = ZenohBackend()
+            atexit.register(shutdown_backend)  # an open session would keep the process from exiting
         return _backend
 
 

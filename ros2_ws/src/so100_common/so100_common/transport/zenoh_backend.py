@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,11 @@ class ZenohContext:
         self._warn_router(config)
 
     def _warn_router(self, config: Any) -> None:
+        # the connection to the router completes shortly after open(); wait for it so the
+        # first graph query or publication is not lost (rmw_zenoh checks the same way)
+        deadline = time.monotonic() + float(os.environ.get("SO100_ROUTER_WAIT", "2.0"))
+        while not self.session.info.routers_zid() and time.monotonic() < deadline:
+            time.sleep(0.01)
         if not self.session.info.routers_zid():
             endpoints = ", ".join(zenoh_config.connect_endpoints(config)) or "none configured"
             log.warning(
@@ -351,17 +357,41 @@ class ZenohBackend:
     def create_node(self, name: str, namespace: str, enclave: str) -> ZenohNode:
         return ZenohNode(self.context, name, namespace, enclave)
 
-    def graph_tokens(self, timeout: float = 1.0) -> list[Token]:
-        """Every rmw_zenoh liveliness token of this domain (for ``so100 node/topic list``)."""
+    def graph_tokens(self, timeout: float = 1.0, settle: float = 0.15) -> list[Token]:
+        """Every rmw_zenoh liveliness token of this domain (for ``so100 node/topic list``).
+
+        Like rmw_zenoh's graph cache, a liveliness subscriber with history receives the
+        tokens the router knows; it is read until no new token came for ``settle`` s.
+        """
         ctx = self.context
+        keys: dict[str, float] = {}
+        lock = threading.Lock()
+
+        def on_token(sample: Any) -> None:
+            with lock:
+                keys[str(sample.key_expr)] = time.monotonic()
+
+        start = time.monotonic()
+        sub = ctx.session.liveliness().declare_subscriber(liveliness_prefix(ctx.domain_id), on_token, history=True)
+        try:
+            while True:
+                now = time.monotonic()
+                with lock:
+                    last = max(keys.values(), default=start)
+                if now - last >= settle or now - start >= timeout:
+                    break
+                time.sleep(0.01)
+            for reply in ctx.session.liveliness().get(liveliness_prefix(ctx.domain_id), timeout=settle):
+                if reply.ok is not None:
+                    keys.setdefault(str(reply.ok.key_expr), now)
+        finally:
+            sub.undeclare()
         out = []
-        for reply in ctx.session.liveliness().get(liveliness_prefix(ctx.domain_id), timeout=timeout):
-            if reply.ok is None:
-                continue
+        for key in keys:
             try:
-                out.append(Token.parse(str(reply.ok.key_expr)))
+                out.append(Token.parse(key))
             except (TransportError, ValueError) as e:
-                log.debug("ignoring token %s: %s", reply.ok.key_expr, e)
+                log.debug("ignoring token %s: %s", key, e)
         return out
 
     def raw_put(self, key: str, payload: bytes, attachment: bytes | None = None) -> None:

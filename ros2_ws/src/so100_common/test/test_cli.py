@@ -1,0 +1,58 @@
+"""The so100 CLI sees and drives what runs on the router, like ros2's CLI."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+RELAY = str(Path(__file__).parent / "nodes" / "relay_node.py")
+
+
+@pytest.fixture
+def relay(procs):
+    proc = procs.start([sys.executable, RELAY, "--ros-args", "-r", "__ns:=/cli"])
+    proc.wait_output("relay ready", 20)
+    return proc
+
+
+def test_node_and_topic_lists(procs, relay):
+    nodes = procs.cli("node", "list").stdout.split()
+    assert "/cli/relay" in nodes
+    assert not any(n.rsplit("/", 1)[-1].startswith("_") for n in nodes), "hidden CLI nodes are listed"
+    topics = procs.cli("topic", "list", "-t").stdout.splitlines()
+    assert "/cli/out/joint_states [sensor_msgs/msg/JointState]" in topics
+    assert "/cli/latched [std_msgs/msg/String]" in topics
+    services = procs.cli("service", "list", "-t").stdout.splitlines()
+    assert "/cli/relay/trigger [std_srvs/srv/Trigger]" in services
+
+
+def test_echo_latched_and_pub(procs, relay):
+    echo = procs.cli("topic", "echo", "/cli/latched", "--once", "--timeout", "15")
+    assert echo.returncode == 0 and "data: hello from /cli/relay" in echo.stdout
+    listener = procs.start([str(Path(sys.executable).parent / "so100"), "topic", "echo",
+                            "/cli/out/joint_states", "sensor_msgs/msg/JointState", "--once", "--timeout", "20"])
+    pub = procs.cli("topic", "pub", "/cli/in/joint_states", "sensor_msgs/msg/JointState",
+                    "{name: [a, b], position: [1.5, -2.0]}", "-r", "5", "-t", "10")
+    assert pub.returncode == 0, pub.stderr
+    assert listener.popen.wait(20) == 0
+    assert "- 1.5" in listener.output and "- -2.0" in listener.output
+
+
+def test_service_call(procs, relay):
+    out = procs.cli("service", "call", "/cli/relay/set_bool", "std_srvs/srv/SetBool", "{data: true}")
+    assert out.returncode == 0, out.stderr
+    assert "success: true" in out.stdout and "data was True" in out.stdout
+    missing = procs.cli("service", "call", "/cli/none", "std_srvs/srv/Trigger", "--timeout", "0.5")
+    assert missing.returncode == 2 and "not available" in missing.stderr
+
+
+def test_hz(procs):
+    procs.node("demo_talker", "-p", "rate:=50.0", "-p", "image_rate:=0.0", "-r", "/leader/joint_states:=/hz/js")
+    out = procs.cli("topic", "hz", "/hz/js", "--duration", "3.5")
+    rates = [float(ln.split(":")[1]) for ln in out.stdout.splitlines() if ln.startswith("average rate")]
+    assert rates and 40 < rates[-1] < 60, out.stdout
+
+
+def test_bad_message_values_are_explained(procs):
+    out = procs.cli("topic", "pub", "/x", "std_msgs/msg/String", "{dta: 1}", "--once")
+    assert out.returncode == 2 and "has no field(s) dta" in out.stderr

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One-step, idempotent set-up of the SO-100 stack in standalone mode (no ROS 2 needed):
+#   1. the Debian packages the stack needs at run time (installed when root, printed otherwise),
+#   2. Python 3.12 (found where users usually have it; never installed behind your back),
+#   3. .venv with every workspace package (editable) and every dependency, pinned by constraints.txt.
+# Re-running it only redoes what changed. Options (environment):
+#   SO100_PYTHON=/path/to/python3.12   use this interpreter
+#   SO100_SKIP_APT=1                   do not touch system packages
+#   SO100_FORCE_PIP=1                  reinstall Python packages even if nothing changed
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PACKAGES=(so100_common so100_driver so100_sim teleop_vr act_policy)
+# EGL/OSMesa: headless MuJoCo rendering; ffmpeg: torchcodec video decoding; libusb: pyrealsense2.
+APT_PACKAGES=(libegl1 libgl1-mesa-dri libosmesa6 ffmpeg libusb-1.0-0)
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- 1. system packages
+install_apt() {
+    [ "${SO100_SKIP_APT:-0}" = 1 ] && { say "SO100_SKIP_APT=1: not checking system packages"; return; }
+    command -v dpkg-query >/dev/null 2>&1 || {
+        say "not a Debian/Ubuntu system: make sure EGL (or OSMesa), FFmpeg and libusb-1.0 are installed"
+        return
+    }
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && { say "system packages present: ${APT_PACKAGES[*]}"; return; }
+    local cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+    if [ "$(id -u)" = 0 ]; then
+        say "installing system packages: ${missing[*]}"
+        bash -c "$cmd" >/tmp/so100-apt.log 2>&1 || { tail -20 /tmp/so100-apt.log; die "apt-get failed (log: /tmp/so100-apt.log)"; }
+    else
+        say "missing system packages: ${missing[*]}. Install them with:"
+        echo "    sudo bash -c '$cmd'"
+        say "continuing; rendering, video decoding or the RealSense node may fail until they are installed"
+    fi
+}
+
+# ---------------------------------------------------------------- 2. Python 3.12
+is_py312() { "$1" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; }
+
+find_python() {
+    local candidates=()
+    [ -n "${SO100_PYTHON:-}" ] && candidates+=("$SO100_PYTHON")
+    candidates+=(python3.12)
+    # pyenv, uv, Homebrew, deadsnakes and python.org installs keep 3.12 off the default PATH
+    for d in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin \
+             "$HOME"/.local/share/uv/python/cpython-3.12*/bin \
+             /opt/homebrew/opt/python@3.12/bin /usr/local/opt/python@3.12/bin \
+             /usr/local/bin /usr/bin /Library/Frameworks/Python.framework/Versions/3.12/bin; do
+        [ -x "$d/python3.12" ] && candidates+=("$d/python3.12")
+    done
+    candidates+=(python3 python)
+    for c in "${candidates[@]}"; do
+        local path
+        path=$(command -v "$c" 2>/dev/null) || continue
+        if is_py312 "$path"; then echo "$path"; return 0; fi
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- 3. the venv
+stamp() {  # what the venv was built from; a change triggers a reinstall
+    { cat constraints.txt; for p in "${PACKAGES[@]}"; do cat "ros2_ws/src/$p/setup.py"; done; } | sha256sum | cut -d' ' -f1
+}
+
+install_apt
+
+if [ -x "$VENV/bin/python" ] && is_py312 "$VENV/bin/python"; then
+    say "using $VENV ($("$VENV/bin/python" --version))"
+else
+    PY=$(find_python) || die "Python 3.12 not found (ROS 2 Jazzy's Python; lerobot needs >= 3.12).
+    Install it, then re-run ./setup.sh (or point SO100_PYTHON at it):
+      Ubuntu 24.04:  sudo apt install python3.12 python3.12-venv
+      Debian/older:  pyenv install 3.12   or   uv python install 3.12
+      macOS:         brew install python@3.12
+      Windows:       winget install Python.Python.3.12  (then run setup from Git Bash or WSL)"
+    say "creating $VENV with $PY ($("$PY" --version))"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV" || die "could not create the venv; on Debian/Ubuntu install python3.12-venv"
+fi
+
+want=$(stamp)
+have=$(cat "$VENV/.so100-stamp" 2>/dev/null || true)
+if [ "$want" = "$have" ] && [ "${SO100_FORCE_PIP:-0}" != 1 ]; then
+    say "Python packages up to date (constraints.txt and setup.py files unchanged)"
+else
+    say "installing the workspace and its pinned dependencies into $VENV (first time: a few GB, a few minutes)"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    editable=()
+    for p in "${PACKAGES[@]}"; do editable+=(-e "ros2_ws/src/$p"); done
+    set +e
+    "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt "${editable[@]}" \
+        pytest pytest-timeout ruff 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
+    status=${PIPESTATUS[0]}
+    set -e
+    [ "$status" = 0 ] || die "pip install failed (exit $status); see its output above"
+    "$VENV/bin/python" -c "import so100_common.node, zenoh, rosbags, lerobot, mujoco" \
+        || die "the install did not complete (see the pip output above)"
+    echo "$want" > "$VENV/.so100-stamp"
+fi
+
+say "ready. Run a graph:  .venv/bin/so100 launch demo     (or: source .venv/bin/activate)"
