@@ -97,7 +97,7 @@ else
     for p in "${PACKAGES[@]}"; do editable+=(-e "ros2_ws/src/$p"); done
     set +e
     "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt "${editable[@]}" \
-        pytest pytest-timeout ruff 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
+        pytest pytest-timeout ruff colcon-common-extensions 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" = 0 ] || die "pip install failed (exit $status); see its output above"
