@@ -22,6 +22,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "so100_description = so100_sim.description:main",
         ],
     },
 )
