@@ -23,6 +23,8 @@ setup(
     entry_points={
         "console_scripts": [
             "so100_description = so100_sim.description:main",
+            "sim_bridge = so100_sim.sim_bridge_node:main",
+            "scripted_expert = so100_sim.scripted_expert_node:main",
         ],
     },
 )

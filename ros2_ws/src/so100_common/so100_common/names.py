@@ -55,3 +55,10 @@ BASE_FRAME = "base_link"
 def optical_frame(camera: str) -> str:
     """Optical frame id of a camera, as in the URDF."""
     return f"{camera}_optical_frame"
+
+# Scene and bookkeeping topics.
+SCENE_MARKERS = "/scene/markers"  # visualization_msgs/MarkerArray, latched
+TF = "/tf"
+TF_STATIC = "/tf_static"
+CLOCK = "/clock"
+WORLD_FRAME = "world"

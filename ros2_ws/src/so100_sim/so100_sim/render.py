@@ -23,6 +23,7 @@ import numpy as np
 from so100_sim.errors import SimError
 
 log = logging.getLogger(__name__)
+logging.getLogger("OpenGL.acceleratesupport").setLevel(logging.WARNING)  # "No OpenGL_accelerate" is noise
 
 _PROBE = "from mujoco.{b} import GLContext; c = GLContext(8, 8); c.make_current(); c.free()"
 

@@ -139,12 +139,16 @@ class World:
     def control_step(self, dt: float | None = None) -> StepInfo:
         """One task step (1/fps by default): physics, then success bookkeeping."""
         self.step(dt if dt is not None else 1.0 / self.task.fps)
+        ok = self.update_success()
+        return StepInfo(ok, self.steps, self.steps >= self.task.episode_steps)
+
+    def update_success(self) -> bool:
+        """Count one task step and feed the success detector (call at the task's fps)."""
         self.steps += 1
-        ok = self.success.update(
+        return self.success.update(
             self.brick_position(), self.data.qvel[self.brick_dof : self.brick_dof + 3],
             self.data.qvel[self.brick_dof + 3 : self.brick_dof + 6], self.bowl_position(), self.gripper_touches_brick(),
         )
-        return StepInfo(ok, self.steps, self.steps >= self.task.episode_steps)
 
     @property
     def time(self) -> float:
