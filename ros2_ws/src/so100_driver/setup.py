@@ -22,6 +22,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "so100_bus_emulator = so100_driver.emulator.cli:main",
         ],
     },
 )
