@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
-PACKAGES=(so100_common so100_driver so100_sim teleop_vr act_policy)
+PACKAGES=(so100_common so100_driver so100_sim teleop_vr act_policy lerobot_env_so100)
 # EGL/OSMesa: headless MuJoCo rendering; ffmpeg: torchcodec video decoding; libusb: pyrealsense2.
 APT_PACKAGES=(libegl1 libgl1-mesa-dri libosmesa6 ffmpeg libusb-1.0-0)
 
