@@ -13,3 +13,11 @@ class PacketError(DriverError):
 
 class EmulatorError(DriverError):
     """The servo-bus emulator cannot start, or was given an invalid servo, fault or trajectory."""
+
+
+class CalibrationError(DriverError):
+    """A LeRobot calibration file is missing or incomplete; the message names the file and the command to run."""
+
+
+class BusError(DriverError):
+    """The servo bus cannot be opened, a servo does not answer, or a transfer failed after its retries."""

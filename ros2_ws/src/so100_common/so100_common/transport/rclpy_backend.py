@@ -12,9 +12,10 @@ import threading
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.signals import SignalHandlerOptions
 from rosidl_runtime_py.utilities import get_message, get_service
 
 from so100_common.errors import ServiceTimeout
@@ -120,11 +121,10 @@ class RclpyBackend:
 
     def __init__(self) -> None:
         if not rclpy.ok():
-            rclpy.init(args=None, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        # rclpy's service callbacks wait on the Node's executor: use several threads
-        from rclpy.executors import MultiThreadedExecutor
-
-        self.executor: SingleThreadedExecutor | MultiThreadedExecutor = MultiThreadedExecutor(num_threads=4)
+            # our run_node owns SIGINT/SIGTERM; rclpy must not install its own handlers
+            rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
+        # a service callback waits for the Node's executor to answer: let others run meanwhile
+        self.executor = MultiThreadedExecutor(num_threads=4)
         self._thread = threading.Thread(target=self._spin, name="rclpy-spin", daemon=True)
         self._thread.start()
 
