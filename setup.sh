@@ -96,7 +96,7 @@ else
     editable=()
     for p in "${PACKAGES[@]}"; do editable+=(-e "ros2_ws/src/$p"); done
     set +e
-    "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt "${editable[@]}" \
+    PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt "${editable[@]}" \
         pytest pytest-timeout ruff colcon-common-extensions 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
     status=${PIPESTATUS[0]}
     set -e
@@ -106,4 +106,4 @@ else
     echo "$want" > "$VENV/.so100-stamp"
 fi
 
-say "ready. Run a graph:  .venv/bin/so100 launch demo     (or: source .venv/bin/activate)"
+say "ready. Run the simulated pipeline:  .venv/bin/so100 launch expert_sim episodes:=3   (or: source .venv/bin/activate)"

@@ -23,6 +23,8 @@ setup(
     entry_points={
         "console_scripts": [
             "so100_bus_emulator = so100_driver.emulator.cli:main",
+            "leader_arm = so100_driver.leader_arm_node:main",
+            "follower_arm = so100_driver.follower_arm_node:main",
         ],
     },
 )
