@@ -26,6 +26,9 @@ from so100_sim.scene import OVERHEAD_CAMERA
 from so100_sim.task import TaskConfig
 from so100_sim.world import World
 
+#: most physics ticks run in one timer callback to catch up with the wall clock (no spiral of death)
+MAX_CATCH_UP = 10
+
 
 class SimBridge(Node):
     def __init__(self, argv: list[str]) -> None:
@@ -142,27 +145,39 @@ class SimBridge(Node):
 
     # ------------------------------------------------------------ the loop
     def step(self) -> None:
+        """One timer tick: physics up to now (catching up after a slow camera tick), then publish."""
         w = self.world
-        if w.torque_enabled:
-            w.set_targets(self.guard.target(w.joint_positions(), self.now_s()))
-        w.step(1.0 / self.rate)
-        self.sim_elapsed += 1.0 / self.rate
-        self.tick += 1
+        if self.realtime:
+            due = int((time.monotonic() - self.t_wall0) * self.rate)
+            n = min(max(due - self.tick, 1), MAX_CATCH_UP)
+        else:
+            n = 1
+        camera_due = False
+        for _ in range(n):
+            if w.torque_enabled:
+                w.set_targets(self.guard.target(w.joint_positions(), self.now_s()))
+            w.step(1.0 / self.rate)
+            self.sim_elapsed += 1.0 / self.rate
+            self.tick += 1
+            if self.tick % self.success_every == 0:
+                self.check_success()
+            camera_due |= bool(self.camera_every) and self.tick % self.camera_every == 0
         stamp = self.stamp_ns()
         if self.clock_pub is not None:
             self.clock_pub.publish(_clock(stamp))
         self.js_pub.publish(messages.joint_state(names.JOINT_NAMES, w.joint_positions(), w.joint_velocities(),
                                                  w.joint_efforts(), stamp_ns=stamp, frame_id=names.BASE_FRAME))
-        if self.tick % self.success_every == 0:
-            ok = w.update_success()
-            if ok != self.success:
-                self.success = ok
-                self.success_pub.publish(messages.bool_msg(ok))
-                if ok:
-                    self.logger.info("episode %d: success", self.episode)
-        if self.camera_every and self.tick % self.camera_every == 0:
+        if camera_due:
             self.publish_cameras(stamp)
             self.publish_tf(stamp)
+
+    def check_success(self) -> None:
+        ok = self.world.update_success()
+        if ok != self.success:
+            self.success = ok
+            self.success_pub.publish(messages.bool_msg(ok))
+            if ok:
+                self.logger.info("episode %d: success", self.episode)
 
     def publish_cameras(self, stamp: int) -> None:
         for name, cid in self.cameras:
