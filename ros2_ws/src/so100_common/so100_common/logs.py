@@ -29,5 +29,7 @@ def setup_logging(level: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RosFormatter())
     root = logging.getLogger()
-    root.addHandler(handler)
+    # replace, not add: a library that logged before us (lerobot does at import) may have
+    # installed logging.basicConfig's handler, which would print every line twice
+    root.handlers = [handler]
     root.setLevel((level or os.environ.get("SO100_LOG_LEVEL", "INFO")).upper())
