@@ -73,11 +73,11 @@ def calibration_root() -> Path:
 
 
 def fix_command(role: str, calibration_id: str, port: str = "PORT") -> str:
-    """The command that writes a missing calibration file."""
-    if role == "leader":
-        return (f"lerobot-calibrate --teleop.type=so100_leader --teleop.port={port} "
-                f"--teleop.id={calibration_id}")
-    return f"lerobot-calibrate --robot.type=so100_follower --robot.port={port} --robot.id={calibration_id}"
+    """The command that writes a missing calibration file (ours, and LeRobot's own equivalent)."""
+    arm = "leader" if role == "leader" else "follower"
+    kind, device = ("teleop", "so100_leader") if arm == "leader" else ("robot", "so100_follower")
+    return (f"so100 calibrate {arm} --port {port} --id {calibration_id} (or: lerobot-calibrate "
+            f"--{kind}.type={device} --{kind}.port={port} --{kind}.id={calibration_id})")
 
 
 def candidate_paths(role: str, calibration_id: str, root: Path | None = None) -> list[Path]:

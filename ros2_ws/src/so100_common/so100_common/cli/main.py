@@ -30,6 +30,7 @@ examples:
   so100 topic hz /leader/joint_states    measure a topic's rate
   so100 topic pub /chatter std_msgs/msg/String "{data: hi}"
   so100 service call /sim/reset std_srvs/srv/Trigger
+  so100 calibrate follower --port /dev/ttyACM0 --id my_follower
 
 environment: ROS_DOMAIN_ID, ZENOH_CONFIG_OVERRIDE ("key=json5;..."), ZENOH_SESSION_CONFIG_URI,
 SO100_TRANSPORT (auto|rclpy|zenoh, for nodes), SO100_LOG_LEVEL.
@@ -245,6 +246,31 @@ def cmd_service_call(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    """Run LeRobot's own calibration procedure; it writes LeRobot's file that our arm nodes read."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "lerobot-calibrate"
+    if not exe.exists():
+        found = shutil.which("lerobot-calibrate")
+        if not found:
+            raise So100Error("lerobot-calibrate not found: install lerobot[feetech] (./setup.sh does)")
+        exe = Path(found)
+    kind = "robot" if a.arm == "follower" else "teleop"
+    device_type = f"{a.model}_{a.arm}"
+    cmd = [str(exe), f"--{kind}.type={device_type}", f"--{kind}.port={a.port}", f"--{kind}.id={a.id}"]
+    print(f"running LeRobot's calibration: {' '.join(cmd)}", flush=True)
+    code = subprocess.call(cmd)
+    if code == 0:
+        root = os.environ.get("HF_LEROBOT_CALIBRATION", "~/.cache/huggingface/lerobot/calibration")
+        folder = "robots" if a.arm == "follower" else "teleoperators"
+        print(f"calibration written under {root}/{folder}/ for id {a.id!r}; "
+              f"start the node with -p port:={a.port} -p id:={a.id}")
+    return code
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="so100", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -255,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="endpoint to listen on (repeatable); default tcp/127.0.0.1:7447; "
                         "use tcp/[::]:7447 to accept other machines")
     r.set_defaults(func=cmd_router)
+
+    ca = sub.add_parser("calibrate", help="calibrate a leader or follower arm (LeRobot's procedure and file format)")
+    ca.add_argument("arm", choices=["leader", "follower"], help="which arm")
+    ca.add_argument("--port", required=True, help="serial port of the arm's bus, e.g. /dev/ttyACM0")
+    ca.add_argument("--id", required=True, help="calibration id (the file name LeRobot and our nodes use)")
+    ca.add_argument("--model", choices=["so100", "so101"], default="so100", help="arm model (default so100)")
+    ca.set_defaults(func=cmd_calibrate)
 
     la = sub.add_parser("launch", help="run a launch graph as supervised processes")
     la.add_argument("graph", help="graph name (launch/<name>.graph.yaml) or path to a .graph.yaml file")
