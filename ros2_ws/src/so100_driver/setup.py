@@ -25,6 +25,7 @@ setup(
             "so100_bus_emulator = so100_driver.emulator.cli:main",
             "leader_arm = so100_driver.leader_arm_node:main",
             "follower_arm = so100_driver.follower_arm_node:main",
+            "realsense_camera = so100_driver.realsense_camera_node:main",
         ],
     },
 )
