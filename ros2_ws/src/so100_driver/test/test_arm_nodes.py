@@ -1,9 +1,6 @@
 """leader_arm and follower_arm as processes over emulated servo buses and a real router."""
 
-import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,32 +14,9 @@ from so100_common.testing import BIN, wait_for
 from so100_driver.calibration import ArmCalibration, load_calibration
 from so100_driver.emulator import EmulatedBus
 from so100_driver.emulator.cli import apply_calibration
+from so100_driver.testing import calibration, start_emulator, write_calibration
 
 TICK = 2 * np.pi / 4095  # one encoder tick in our radians (LeRobot's degrees scale)
-
-
-def calibration(shift: int = 0) -> dict:
-    """A LeRobot calibration in its JSON form: joints over +-1000 ticks (+-1.53 rad), wrist_roll a full turn."""
-    cal = {name: {"id": k + 1, "drive_mode": 0, "homing_offset": 30 * k - 70, "range_min": 1000 + shift,
-                  "range_max": 3000 + shift} for k, name in enumerate(JOINT_NAMES)}
-    cal["wrist_roll"].update(range_min=0, range_max=4095)
-    cal["gripper"].update(range_min=1900, range_max=3300)
-    return cal
-
-
-def write_calibration(root: Path, folder: str, cal_id: str, cal: dict) -> Path:
-    path = root / folder / f"{cal_id}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cal, indent=4))
-    return path
-
-
-def start_emulator(graph, cal_file: Path, link: Path, *extra: str):
-    """so100_bus_emulator as its own process (no GC pauses shared with the test process)."""
-    proc = graph.start([sys.executable, "-m", "so100_driver.emulator", "--calibration", str(cal_file),
-                        "--link", str(link), *extra])
-    wait_for(link.exists, 15, f"the emulator's link {link}")
-    return proc
 
 
 @pytest.fixture(scope="module")
