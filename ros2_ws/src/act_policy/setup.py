@@ -23,6 +23,7 @@ setup(
     entry_points={
         "console_scripts": [
             "recorder = act_policy.recorder_node:main",
+            "so100-dataset = act_policy.dataset_cli:main",
         ],
     },
 )
