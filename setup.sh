@@ -106,4 +106,4 @@ else
     echo "$want" > "$VENV/.so100-stamp"
 fi
 
-say "ready. Run the simulated pipeline:  .venv/bin/so100 launch expert_sim episodes:=3   (or: source .venv/bin/activate)"
+say "ready. Run the simulated pipeline:  .venv/bin/so100 pipeline   (or: source .venv/bin/activate)"

@@ -7,6 +7,7 @@ It talks rmw_zenoh's protocol directly, so it also sees ROS 2 nodes that run
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -31,6 +32,8 @@ examples:
   so100 topic pub /chatter std_msgs/msg/String "{data: hi}"
   so100 service call /sim/reset std_srvs/srv/Trigger
   so100 calibrate follower --port /dev/ttyACM0 --id my_follower
+  so100 dataset from-bags recordings/ --out datasets/so100   bags -> LeRobot dataset
+  so100 pipeline --episodes 3            record the scripted expert in the sim, convert, summarize
 
 environment: ROS_DOMAIN_ID, ZENOH_CONFIG_OVERRIDE ("key=json5;..."), ZENOH_SESSION_CONFIG_URI,
 SO100_TRANSPORT (auto|rclpy|zenoh, for nodes), SO100_LOG_LEVEL.
@@ -356,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # `so100 dataset ...` and `so100 pipeline`: act_policy's tools (it depends on this package, not back)
+    delegated = {"dataset": "act_policy.dataset_cli", "pipeline": "act_policy.pipeline"}
+    if argv[:1] and argv[0] in delegated:
+        try:
+            module = importlib.import_module(delegated[argv[0]])
+        except ImportError as e:
+            print(f"so100: error: `so100 {argv[0]}` needs act_policy installed (./setup.sh): {e}", file=sys.stderr)
+            return 2
+        return int(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

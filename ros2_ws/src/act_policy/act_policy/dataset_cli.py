@@ -1,0 +1,87 @@
+"""``so100 dataset ...`` (also installed as ``so100-dataset``): LeRobot dataset tools.
+
+So far one subcommand, ``from-bags``: recorder episodes (rosbag2) to a LeRobot v3.0 dataset.
+Exit status: 0 every bag converted, 1 some bags rejected or unreadable (the rest converted),
+2 nothing converted or a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from act_policy.errors import ActPolicyError
+
+FROM_BAGS_HELP = """\
+Convert recorder episodes (rosbag2 MCAP folders with episode.json) into one LeRobot v3.0
+dataset, written through lerobot's LeRobotDataset API.
+
+Each bag becomes one episode, resampled at --fps on a clock taken from the bag (header
+stamps, else receive times): every frame takes the latest state, image and command at or
+before its time, so no action comes from a frame's future. A frame whose input is older
+than --max-age counts as too old; an episode with more than --max-too-old of them is
+rejected. Unreadable or unfinished bags are reported by name and skipped.
+
+examples:
+  so100 dataset from-bags recordings/ --out data/so100_pick --fps 30
+  so100 dataset from-bags recordings/episode_000003 recordings/episode_000007 --out /tmp/ds --task "pick the brick"
+"""
+
+
+def cmd_from_bags(a: argparse.Namespace) -> int:
+    from act_policy.bag_to_dataset import convert
+
+    summary = convert(
+        a.bags, a.out, fps=a.fps, task=a.task, repo_id=a.repo_id, overwrite=a.overwrite,
+        depth=a.depth, max_age=a.max_age, max_too_old_fraction=a.max_too_old, streaming_encoding=not a.no_streaming,
+        progress=not a.no_progress,
+    )
+    print(summary.format())
+    return 1 if summary.failed else 0
+
+
+def build_parser(prog: str = "so100 dataset") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="LeRobot dataset tools for SO-100 recordings.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fb = sub.add_parser("from-bags", help="convert recorded episodes (rosbag2) into a LeRobot v3.0 dataset",
+                        description=FROM_BAGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fb.add_argument("bags", nargs="+", type=Path, metavar="BAG",
+                    help="episode folder (recorder output), or a folder holding episode_* folders")
+    fb.add_argument("--out", required=True, type=Path, help="dataset root folder to create")
+    fb.add_argument("--fps", type=int, default=30, help="dataset frame rate (default 30)")
+    fb.add_argument("--task", help="task text for every episode (default: each episode.json's task)")
+    fb.add_argument("--repo-id", default="local/so100", help="dataset id stored in its metadata (default local/so100)")
+    fb.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    fb.add_argument("--depth", action="store_true",
+                    help="also convert the overhead depth camera (16UC1 mm) into observation.images.overhead_depth")
+    fb.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
+                    help="an input older than this makes a frame too old (default 2/fps)")
+    fb.add_argument("--max-too-old", type=float, default=0.05, metavar="FRACTION",
+                    help="reject an episode with more than this share of too-old frames (default 0.05)")
+    fb.add_argument("--no-streaming", action="store_true",
+                    help="write PNG frames and encode each episode at its end (slower) instead of lerobot's "
+                         "streaming encoder")
+    fb.add_argument("--no-progress", action="store_true", help="no progress bars")
+    fb.set_defaults(func=cmd_from_bags)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``so100-dataset`` and of ``so100 dataset`` (argv without the word ``dataset``)."""
+    # run as the so100-dataset script: name it so; through `so100 dataset` argv is passed in
+    parser = build_parser() if argv is not None else build_parser(Path(sys.argv[0]).name)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ActPolicyError as e:
+        print(f"so100 dataset: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
