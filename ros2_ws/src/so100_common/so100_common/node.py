@@ -11,7 +11,6 @@ logged with its topic and dropped, and the node keeps running.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -197,7 +196,6 @@ class Node:
         self.namespace = args.namespace
         self.logger = logging.getLogger(self.fqn.lstrip("/").replace("/", ".") or name)
         setup_logging()
-        _set_gil_switch_interval()
         if args.log_level:
             self.logger.setLevel(args.log_level)
         self._params = ParameterStore(args.params, self.fqn)
@@ -456,21 +454,6 @@ class Node:
                 self.logger.debug("destroying %s: %s", entity, e)
         self._entities.clear()
         self._backend_node.destroy()
-
-
-def _set_gil_switch_interval() -> None:
-    """Hand the GIL over more often than Python's 5 ms default (``SO100_GIL_SWITCH_INTERVAL``, s).
-
-    zenoh delivers each sample by calling into Python from its receive thread; with the
-    default, a small message can wait up to 5 ms behind the executor thread's work on a large
-    one. A 1 ms interval bounds that wait at a small throughput cost.
-    """
-    try:
-        interval = float(os.environ.get("SO100_GIL_SWITCH_INTERVAL", "0.001"))
-    except ValueError:
-        return
-    if interval > 0:
-        sys.setswitchinterval(interval)
 
 
 def run_node(factory: Callable[[list[str]], Node], argv: list[str] | None = None) -> int:
