@@ -1,8 +1,8 @@
 """``so100 dataset ...`` (also installed as ``so100-dataset``): LeRobot dataset tools.
 
-So far one subcommand, ``from-bags``: recorder episodes (rosbag2) to a LeRobot v3.0 dataset.
-Exit status: 0 every bag converted, 1 some bags rejected or unreadable (the rest converted),
-2 nothing converted or a usage error.
+``from-bags``: recorder episodes (rosbag2) to a LeRobot v3.0 dataset. Exit status: 0 every bag
+converted, 1 some bags rejected or unreadable (the rest converted), 2 nothing converted or a usage error.
+``info``: a summary of a dataset. ``check``: validate a dataset; exit 1 when it finds problems.
 """
 
 from __future__ import annotations
@@ -42,9 +42,34 @@ def cmd_from_bags(a: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_info(a: argparse.Namespace) -> int:
+    from act_policy.dataset_tools import info
+
+    print(info(a.root, a.repo_id))
+    return 0
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    from act_policy.dataset_tools import check
+
+    report = check(a.root, a.repo_id)
+    for item in report.checked:
+        print(f"checked: {item}")
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}")
+    print(f"{a.root}: {'OK' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1
+
+
 def build_parser(prog: str = "so100 dataset") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="LeRobot dataset tools for SO-100 recordings.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, func, text in (("info", cmd_info, "summarize a LeRobot dataset (episodes, frames, features, tasks)"),
+                             ("check", cmd_check, "validate a LeRobot dataset for training; exit 1 on problems")):
+        sp = sub.add_parser(name, help=text, description=text)
+        sp.add_argument("root", type=Path, help="dataset root folder (the one holding meta/info.json)")
+        sp.add_argument("--repo-id", default="local/so100", help="dataset id (default local/so100)")
+        sp.set_defaults(func=func)
     fb = sub.add_parser("from-bags", help="convert recorded episodes (rosbag2) into a LeRobot v3.0 dataset",
                         description=FROM_BAGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     fb.add_argument("bags", nargs="+", type=Path, metavar="BAG",
