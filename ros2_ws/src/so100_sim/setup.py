@@ -11,6 +11,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/config", ["config/controllers.yaml", "config/so100.rviz"]),
     ],
     # versions are pinned once, in the repository's constraints.txt
     install_requires=['setuptools', 'so100_common', 'mujoco', 'gymnasium', 'numpy'],
