@@ -1,22 +1,49 @@
-"""`so100 pipeline` (the main job): record the expert in the sim, convert, load the dataset with lerobot."""
+"""`so100 pipeline` (the main job): record the expert in the sim, convert, load with lerobot, train on it."""
 
+import subprocess
 import sys
 from pathlib import Path
 
-SO100 = str(Path(sys.executable).parent / "so100")
+import pytest
+
+BIN = Path(sys.executable).parent
 
 
-def test_pipeline_records_converts_and_summarizes(procs, tmp_path):
-    proc = procs.start([SO100, "pipeline", "--episodes", "1", "--width", "96", "--height", "72", "--out",
-                        str(tmp_path), "--seed", "9"])
-    assert proc.popen.wait(300) == 0, proc.output
-    runs = list(tmp_path.glob("run_*"))
-    assert len(runs) == 1
-    assert "1 episode(s) recorded, 1 successful; 1 converted" in proc.output
+@pytest.fixture(scope="module")
+def pipeline_run(graph, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline")
+    proc = graph.start([str(BIN / "so100"), "pipeline", "--episodes", "1", "--width", "96", "--height", "72",
+                        "--out", str(out), "--seed", "9"])
+    code = proc.popen.wait(300)
+    graph.procs.remove(proc)
+    runs = list(out.glob("run_*"))
+    return {"code": code, "output": proc.output, "runs": runs}
+
+
+def test_pipeline_records_converts_and_summarizes(pipeline_run):
+    assert pipeline_run["code"] == 0, pipeline_run["output"]
+    assert len(pipeline_run["runs"]) == 1
+    assert "1 episode(s) recorded, 1 successful; 1 converted" in pipeline_run["output"]
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    ds = LeRobotDataset("local/so100", root=runs[0] / "dataset")
+    ds = LeRobotDataset("local/so100", root=pipeline_run["runs"][0] / "dataset")
     assert ds.num_episodes == 1 and ds.num_frames > 100
     frame = ds[0]
     assert frame["observation.state"].shape == (6,) and frame["observation.images.overhead_cam"].shape == (3, 72, 96)
-    assert "lerobot-train" in proc.output  # tells what to run next
+    assert "lerobot-train" in pipeline_run["output"]  # tells what to run next
+
+
+def test_lerobot_train_runs_on_the_converted_dataset(pipeline_run, tmp_path):
+    """Stock lerobot-train: two CPU steps of ACT on the pipeline's dataset, offline, and a checkpoint."""
+    assert pipeline_run["code"] == 0
+    dataset = pipeline_run["runs"][0] / "dataset"
+    result = subprocess.run(
+        [str(BIN / "lerobot-train"), "--dataset.repo_id=local/so100", f"--dataset.root={dataset}",
+         "--policy.type=act", "--policy.pretrained_backbone_weights=null", "--policy.push_to_hub=false",
+         "--policy.device=cpu", "--steps=2", "--batch_size=2", "--num_workers=0", "--save_freq=2",
+         "--wandb.enable=false", f"--output_dir={tmp_path / 'train'}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    model = tmp_path / "train" / "checkpoints" / "000002" / "pretrained_model"
+    assert (model / "model.safetensors").exists() and (model / "config.json").exists()
