@@ -37,3 +37,4 @@ def test_teleop_real_graph_with_emulated_arms(procs, tmp_path):
         assert images[-1].width == depth[-1].width  # depth aligned to colour
     finally:
         node.destroy()
+    assert launch.stop() == 0, launch.output  # Ctrl-C stops every node of the graph cleanly

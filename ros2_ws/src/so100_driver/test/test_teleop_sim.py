@@ -33,3 +33,4 @@ def test_leader_arm_drives_the_sim(procs, tmp_path):
         assert "rejected a joint command" not in launch.output
     finally:
         node.destroy()
+    assert launch.stop() == 0, launch.output  # Ctrl-C stops every node of the graph cleanly
