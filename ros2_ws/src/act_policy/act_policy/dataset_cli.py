@@ -3,6 +3,7 @@
 ``from-bags``: recorder episodes (rosbag2) to a LeRobot v3.0 dataset. Exit status: 0 every bag
 converted, 1 some bags rejected or unreadable (the rest converted), 2 nothing converted or a usage error.
 ``info``: a summary of a dataset. ``check``: validate a dataset; exit 1 when it finds problems.
+``merge``: several datasets into one. ``to-ee``: a copy with the end-effector action space.
 """
 
 from __future__ import annotations
@@ -61,6 +62,43 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+MERGE_HELP = """\
+Merge datasets of the same fps, robot type and features into one, through lerobot's own
+aggregation (data and videos are copied, not re-encoded). Episodes keep their order;
+meta/so100_episodes.jsonl keeps every episode's scene and recording metadata, with
+episode_index renumbered and source_dataset / source_episode_index added.
+
+example:
+  so100 dataset merge data/pick_mon data/pick_tue --out data/pick_all
+"""
+
+TO_EE_HELP = """\
+Write a copy of a dataset whose action is the end effector's pose: 8 values
+ee.x, ee.y, ee.z (m), ee.qw, ee.qx, ee.qy, ee.qz (w >= 0), gripper.pos (rad), by forward
+kinematics of the joint action. The joint action is kept as action_joints (6),
+observation.state is unchanged and observation.ee_state (8, FK of the state) is added.
+Videos are decoded and re-encoded (fine for small datasets). Prints an FK->IK round-trip
+report per episode, also stored in meta/so100_ee_report.json.
+
+example:
+  so100 dataset to-ee data/pick_all --out data/pick_all_ee
+"""
+
+
+def cmd_merge(a: argparse.Namespace) -> int:
+    from act_policy.dataset_edit import merge
+
+    print(merge(a.datasets, a.out, repo_id=a.repo_id, overwrite=a.overwrite).format())
+    return 0
+
+
+def cmd_to_ee(a: argparse.Namespace) -> int:
+    from act_policy.dataset_edit import to_ee
+
+    print(to_ee(a.src, a.out, repo_id=a.repo_id, overwrite=a.overwrite, progress=not a.no_progress).format())
+    return 0
+
+
 def build_parser(prog: str = "so100 dataset") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="LeRobot dataset tools for SO-100 recordings.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -90,6 +128,19 @@ def build_parser(prog: str = "so100 dataset") -> argparse.ArgumentParser:
                          "streaming encoder")
     fb.add_argument("--no-progress", action="store_true", help="no progress bars")
     fb.set_defaults(func=cmd_from_bags)
+    mg = sub.add_parser("merge", help="merge several datasets into one (same fps and features)",
+                        description=MERGE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mg.add_argument("datasets", nargs="+", type=Path, metavar="DATASET", help="dataset root folders, in order")
+    ee = sub.add_parser("to-ee", help="copy a dataset with the end-effector action space (FK of the joint action)",
+                        description=TO_EE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ee.add_argument("src", type=Path, metavar="SRC", help="joint-space dataset root folder")
+    ee.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ee.set_defaults(func=cmd_to_ee)
+    mg.set_defaults(func=cmd_merge)
+    for sp in (mg, ee):
+        sp.add_argument("--out", required=True, type=Path, help="dataset root folder to create")
+        sp.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+        sp.add_argument("--repo-id", default="local/so100", help="dataset id stored in its metadata (default local/so100)")
     return p
 
 

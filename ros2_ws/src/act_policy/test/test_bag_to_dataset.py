@@ -1,6 +1,7 @@
 """bag_to_dataset: real recorder bags converted through lerobot and read back with stock LeRobotDataset."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +60,14 @@ def stream_times(duration_s: float) -> dict[str, np.ndarray]:
 
 
 def write_bag(root: Path, name: str, *, duration_s: float = 1.0, task: str = "put the brick in the bowl",
-              seed: int = 1, gap: tuple[float, float] | None = None, depth: bool = False) -> Path:
+              seed: int = 1, gap: tuple[float, float] | None = None, depth: bool = False,
+              command: Callable[[int], np.ndarray] = command_value) -> Path:
     """An episode as the recorder writes it; bag time = stamp + 3 ms transport delay.
 
     The wrist camera publishes zero header stamps, so its receive (bag) time is used.
     ``gap`` drops overhead images within (start, end) seconds. ``depth`` adds the overhead
     depth camera (16UC1 mm, flat ``depth_mm(i)``), stamped like the overhead images.
+    ``command`` gives the i-th joint command (default ``command_value``, partly outside the arm's limits).
     """
     times = stream_times(duration_s)
     scene = {"seed": seed, "objects": {"brick": [0.2, 0.0, 0.02]}}
@@ -80,7 +83,7 @@ def write_bag(root: Path, name: str, *, duration_s: float = 1.0, task: str = "pu
         # joint names in another order: the converter must reorder them
         order = list(reversed(range(6)))
         events.append((t, names.FOLLOWER_JOINT_COMMANDS, messages.joint_state(
-            [names.JOINT_NAMES[j] for j in order], command_value(i)[order], stamp_ns=int(t))))
+            [names.JOINT_NAMES[j] for j in order], command(i)[order], stamp_ns=int(t))))
     for cam in names.CAMERA_NAMES:
         for i, t in enumerate(times[cam]):
             if gap and cam == "overhead" and gap[0] * S < t - T0 < gap[1] * S:

@@ -33,6 +33,7 @@ examples:
   so100 service call /sim/reset std_srvs/srv/Trigger
   so100 calibrate follower --port /dev/ttyACM0 --id my_follower
   so100 dataset from-bags recordings/ --out datasets/so100   bags -> LeRobot dataset
+  so100 dataset info|check|merge|to-ee ...   inspect, validate, merge, end-effector actions
   so100 pipeline --episodes 3            record the scripted expert in the sim, convert, summarize
 
 environment: ROS_DOMAIN_ID, ZENOH_CONFIG_OVERRIDE ("key=json5;..."), ZENOH_SESSION_CONFIG_URI,
