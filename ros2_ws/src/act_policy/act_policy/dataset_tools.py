@@ -80,7 +80,11 @@ def check(root: Path, repo_id: str = "local/so100") -> CheckReport:
     rep = CheckReport()
     ds = _open(root, repo_id)
     feats = ds.features
-    for key in (STATE_KEY, ACTION_KEY):
+    # a to-ee dataset keeps the joint action as `action_joints` and has 8 end-effector values in `action`
+    joint_action_key = "action_joints" if "action_joints" in feats else ACTION_KEY
+    if joint_action_key != ACTION_KEY and tuple(feats[ACTION_KEY]["shape"]) != (8,):
+        rep.problems.append(f"{ACTION_KEY} of an end-effector dataset should have 8 values, got {feats[ACTION_KEY]['shape']}")
+    for key in (STATE_KEY, joint_action_key):
         if key not in feats:
             rep.problems.append(f"feature {key} is missing")
         elif tuple(feats[key]["shape"]) != (len(JOINT_FEATURE_NAMES),) or list(feats[key].get("names") or []) != list(
@@ -94,8 +98,8 @@ def check(root: Path, repo_id: str = "local/so100") -> CheckReport:
 
     table = ds.hf_dataset.with_format("numpy")
     state = np.asarray(table[STATE_KEY]) if STATE_KEY in feats else np.zeros((0, 6))
-    action = np.asarray(table[ACTION_KEY]) if ACTION_KEY in feats else np.zeros((0, 6))
-    for key, arr in ((STATE_KEY, state), (ACTION_KEY, action)):
+    action = np.asarray(table[joint_action_key]) if joint_action_key in feats else np.zeros((0, 6))
+    for key, arr in ((STATE_KEY, state), (joint_action_key, action)):
         bad = np.flatnonzero(~np.all(np.isfinite(arr), axis=1)) if len(arr) else []
         if len(bad):
             rep.problems.append(f"{key}: {len(bad)} frame(s) with NaN/inf, first at index {int(bad[0])}")

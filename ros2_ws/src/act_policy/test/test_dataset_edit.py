@@ -124,6 +124,9 @@ def test_to_ee_action_is_fk_of_joint_action_with_a_round_trip_report(datasets, c
     for e in report["episodes"]:
         assert e["converged_fraction"] >= 0.95 and e["pos_error_max_mm"] < 1.0 and e["quat_distance_max"] < 1e-4
     assert [x["episode"]["scene"]["seed"] for x in recording_metadata(out)] == [11, 12]
+    from act_policy.dataset_tools import check
+
+    assert check(out).ok, check(out).problems  # the end-effector layout validates too
     with pytest.raises(DatasetEditError, match="already an end-effector dataset|6 joint positions"):
         from act_policy.dataset_edit import to_ee
 
