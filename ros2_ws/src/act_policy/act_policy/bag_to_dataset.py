@@ -333,6 +333,20 @@ def _check_out(out: Path, overwrite: bool) -> None:
                               "even with overwrite. Remove it yourself or choose another --out")
 
 
+VCODECS = ("libsvtav1", "h264")
+
+
+def rgb_encoder(vcodec: str) -> Any:
+    """lerobot's encoder settings for the camera videos."""
+    from lerobot.configs.video import RGBEncoderConfig
+
+    if vcodec not in VCODECS:
+        raise ConversionError(f"vcodec {vcodec!r} is not one of {', '.join(VCODECS)}")
+    if vcodec == "h264":
+        return RGBEncoderConfig(vcodec="h264", preset="ultrafast", crf=23)
+    return RGBEncoderConfig()
+
+
 def convert(
     bags: Sequence[Path],
     out: Path,
@@ -345,6 +359,7 @@ def convert(
     max_age: float | None = None,
     max_too_old_fraction: float = 0.05,
     streaming_encoding: bool = True,
+    vcodec: str = "libsvtav1",
     progress: bool = True,
 ) -> ConversionSummary:
     """Convert recorder episodes into one LeRobot v3.0 dataset at ``out``.
@@ -360,6 +375,8 @@ def convert(
             ``observation.images.overhead_depth``, a depth video (lerobot's depth encoder).
         max_age: seconds after which a frame's input counts as too old; default ``2 / fps``.
         max_too_old_fraction: reject an episode with more than this share of too-old frames.
+        vcodec: camera video codec: ``libsvtav1`` (LeRobot's default, smallest files) or ``h264``
+            (libx264 ``ultrafast``: several times faster to encode on a CPU, larger files).
         streaming_encoding: encode video while frames are added (lerobot's streaming encoder,
             about 2x faster here) instead of writing PNGs and encoding them at ``save_episode``.
         progress: show tqdm progress bars (stderr).
@@ -408,7 +425,8 @@ def convert(
                     dataset = LeRobotDataset.create(repo_id, fps, features_for(shapes), root=staging,
                                                     robot_type=ROBOT_TYPE, use_videos=True,
                                                     streaming_encoding=streaming_encoding,
-                                                    encoder_queue_maxsize=ENCODER_QUEUE)
+                                                    encoder_queue_maxsize=ENCODER_QUEUE,
+                                                    rgb_encoder=rgb_encoder(vcodec))
                 else:
                     want = {k: tuple(dataset.features[k]["shape"]) for k in shapes}
                     if want != shapes:

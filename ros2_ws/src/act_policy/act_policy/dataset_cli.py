@@ -37,6 +37,7 @@ def cmd_from_bags(a: argparse.Namespace) -> int:
     summary = convert(
         a.bags, a.out, fps=a.fps, task=a.task, repo_id=a.repo_id, overwrite=a.overwrite,
         depth=a.depth, max_age=a.max_age, max_too_old_fraction=a.max_too_old, streaming_encoding=not a.no_streaming,
+        vcodec=a.vcodec,
         progress=not a.no_progress,
     )
     print(summary.format())
@@ -117,6 +118,8 @@ def build_parser(prog: str = "so100 dataset") -> argparse.ArgumentParser:
     fb.add_argument("--task", help="task text for every episode (default: each episode.json's task)")
     fb.add_argument("--repo-id", default="local/so100", help="dataset id stored in its metadata (default local/so100)")
     fb.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    fb.add_argument("--vcodec", choices=["libsvtav1", "h264"], default="libsvtav1",
+                    help="camera video codec: libsvtav1 (LeRobot's default, smallest) or h264 (much faster on a CPU)")
     fb.add_argument("--depth", action="store_true",
                     help="also convert the overhead depth camera (16UC1 mm) into observation.images.overhead_depth")
     fb.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
