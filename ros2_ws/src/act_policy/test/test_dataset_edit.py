@@ -1,6 +1,9 @@
 """dataset_edit: merge and to-ee on tiny real datasets converted from recorder bags, read back with lerobot."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,8 +98,12 @@ def test_merge_refuses_mismatched_fps(datasets, capsys):
 def test_to_ee_action_is_fk_of_joint_action_with_a_round_trip_report(datasets, capsys):
     """to-ee: action = FK(action_joints) + gripper (8), state unchanged, videos kept, report stored."""
     out = datasets["root"] / "ee"
-    assert cli_main(["to-ee", str(datasets["B"]), "--out", str(out), "--no-progress"]) == 0
-    printed = capsys.readouterr().out
+    # in its own process, as a user runs it: after an in-process to-ee, emulated servo buses started later
+    # by this pytest process stopped answering (cause not found; see the session note)
+    run = subprocess.run([str(Path(sys.executable).parent / "so100"), "dataset", "to-ee", str(datasets["B"]),
+                          "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    printed = run.stdout
     assert "FK->IK round trip" in printed and "converged 100.0%" in printed
     src, ee = load(datasets["B"]), load(out)
     assert ee.num_frames == src.num_frames and ee.meta.total_episodes == 2 and ee.fps == FPS

@@ -23,6 +23,8 @@ from so100_driver.errors import BusError
 
 logger = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_S = 3.0  # how long connect() keeps retrying the handshake
+
 ROLES = ("follower", "leader")
 #: Approximate stall torque (N·m) per model, to turn Present_Load (0.1 % of it) into an effort.
 #: STS3215 7.4 V: 19.5 kg·cm; STS3250: 50 kg·cm (Feetech data sheets). Good to ~20 %: an indication, not a sensor.
@@ -94,11 +96,21 @@ class ArmBus:
         port = self.config.port
         if "/" in port and not Path(port).exists():  # a device path (not a Windows COM name) that is not there
             raise BusError(f"serial port {port} does not exist; {FIX_PORT}")
-        try:
-            self.bus.connect(handshake=True)
-        except (ConnectionError, RuntimeError, OSError) as e:
-            detail = str(e).strip().replace("\n", " ")
-            raise BusError(f"no SO-100 arm answers on {port} ({detail}); {FIX_PORT}") from e
+        # A bus that was just powered (or an emulator that just started) may miss the first pings:
+        # retry the handshake for CONNECT_TIMEOUT_S before giving up.
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while True:
+            try:
+                self.bus.connect(handshake=True)
+                break
+            except (ConnectionError, RuntimeError, OSError) as e:
+                if self.bus.is_connected:
+                    self.bus.port_handler.closePort()
+                if time.monotonic() >= deadline:
+                    detail = str(e).strip().replace("\n", " ")
+                    raise BusError(f"no SO-100 arm answers on {port} ({detail}); {FIX_PORT}") from e
+                logger.debug("handshake on %s failed, retrying: %s", port, e)
+                time.sleep(0.25)
         try:
             if not self.bus.is_calibrated:
                 logger.warning("the servos on %s do not hold the calibration of %s: writing it to them",

@@ -15,8 +15,8 @@ def test_teleop_real_graph_with_emulated_arms(procs, tmp_path):
     write_calibration(tmp_path, "teleoperators/so_leader", "lead", calibration())
     cal = write_calibration(tmp_path, "robots/so_follower", "foll", calibration(shift=20))
     lead_cal = tmp_path / "teleoperators/so_leader/lead.json"
-    start_emulator(procs, lead_cal, tmp_path / "lead", "--trajectory", "sine", "--amplitude", "250", "--period", "4")
-    start_emulator(procs, cal, tmp_path / "foll")
+    emulators = [start_emulator(procs, lead_cal, tmp_path / "lead", "--trajectory", "sine", "--amplitude", "250",
+                                "--period", "4"), start_emulator(procs, cal, tmp_path / "foll")]
     launch = procs.start([str(BIN / "so100"), "launch", "teleop_real", f"leader_port:={tmp_path / 'lead'}",
                           "leader_id:=lead", f"follower_port:={tmp_path / 'foll'}", "follower_id:=foll",
                           "camera_source:=synthetic"], HF_LEROBOT_CALIBRATION=str(tmp_path))
@@ -28,7 +28,8 @@ def test_teleop_real_graph_with_emulated_arms(procs, tmp_path):
         node.create_subscription(messages.Image, names.camera_image_topic("overhead"), images.append, SENSOR_DATA)
         node.create_subscription(messages.Image, names.camera_depth_topic("overhead"), depth.append, SENSOR_DATA)
         node.spin(until=lambda: len(cmds) > 300 and len(states) > 150 and images and depth, timeout=60)
-        assert len(cmds) > 300 and len(states) > 150, launch.output
+        assert len(cmds) > 300 and len(states) > 150, launch.output + "".join(
+            f"\nemulator: {e.output}" for e in emulators)
         leader = np.array([c.position for c in cmds[-300:]])
         follower = np.array([s.position for s in states[-100:]])
         assert np.ptp(leader[:, 0]) > 0.2 and np.ptp(follower[:, 0]) > 0.2
