@@ -31,9 +31,7 @@ import argparse
 import gc
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+from machine import machine_info
 
 from so100_common import messages, names
 from so100_common.node import Node
@@ -411,34 +410,6 @@ def bench_camera(graph: Graph, seconds: float, checks: Checks) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------- report
-def machine_info() -> dict[str, Any]:
-    model = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor() or "unknown",
-    )
-
-    def git(*cmd: str) -> str:
-        try:
-            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no"):
-        commit += " (with uncommitted changes)"
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "commit": commit,
-    }
-
-
 def fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None else format(value, spec)
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["/follower/joint_states", "/cameras/overhead/image_raw", "/cameras/wrist/image_raw",
@@ -129,8 +128,7 @@ def main() -> int:
     finally:
         graph.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    res["machine"] = f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, commit {commit.strip()}"
+    res["machine"] = machine_info()
     print(json.dumps(res, indent=2))
     print("command: .venv/bin/python benchmarks/recording.py " + " ".join(sys.argv[1:]))
     if args.json:

@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,10 +180,7 @@ def main() -> int:
     res.update(bench_expert(args.seeds))
     for w, h in ((640, 480), (320, 240)):
         res.update(bench_bridge(w, h, args.bridge_seconds))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    res["machine"] = f"{os.cpu_count()} CPUs, {cpu}, GL {os.environ.get('MUJOCO_GL', '?')}, commit {commit.strip()}"
+    res["machine"] = machine_info(gl=os.environ.get("MUJOCO_GL", "?"))
     print(json.dumps(res, indent=2))
     print("command: .venv/bin/python benchmarks/sim.py " + " ".join(sys.argv[1:]))
     if args.json:

@@ -19,7 +19,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import platform
 import queue
 import random
 import shlex
@@ -37,6 +36,7 @@ from typing import IO, Any
 
 import numpy as np
 import psutil
+from machine import machine_info
 
 from so100_common import messages, names
 from so100_common.node import Node
@@ -511,35 +511,6 @@ def analyse(pub: dict[str, Any], sub: dict[str, Any], run: Run) -> dict[str, Any
     }
 
 
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def git(*cmd: str) -> str:
-        try:
-            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no"):
-        commit += " (with uncommitted changes)"
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu": model,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "zenoh": importlib.metadata.version("eclipse-zenoh"),
-        "commit": commit,
-    }
-
-
 def fmt(value: float | None, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -656,7 +627,7 @@ def main() -> int:
             run.stop_all()
     res = analyse(pub, sub, run)
     res |= {
-        "machine": machine_info(),
+        "machine": machine_info(zenoh=importlib.metadata.version("eclipse-zenoh")),
         "command": reproduce_command(),
         "duration_s": args.duration,
         "targets": [{"name": n, "value": v, "pass": ok} for n, v, ok in targets(res)],
