@@ -31,7 +31,6 @@ import argparse
 import gc
 import json
 import os
-import shlex
 import sys
 import tempfile
 import threading
@@ -41,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import psutil
-from machine import machine_info
+from machine import machine_info, reproduce_command
 
 from so100_common import messages, names
 from so100_common.node import Node
@@ -482,15 +481,6 @@ def report(res: dict[str, Any], checks: Checks) -> str:
     return "\n".join(lines)
 
 
-def reproduce_command() -> str:
-    python = Path(sys.executable)
-    try:
-        py = str(python.relative_to(ROOT))
-    except ValueError:
-        py = str(python)
-    return f"cd {shlex.quote(str(ROOT))} && {shlex.join([py, 'benchmarks/driver.py', *sys.argv[1:]])}"
-
-
 def run(args: argparse.Namespace, tmp: Path, checks: Checks) -> dict[str, Any]:
     graph = Graph()
     try:
@@ -548,7 +538,7 @@ def main() -> int:
             return 130
     res |= {
         "machine": machine_info(),
-        "command": reproduce_command(),
+        "command": reproduce_command("benchmarks/driver.py"),
         "wall_s": time.monotonic() - started,
         "correctness": {"errors": checks.total, "by_benchmark": checks.count, "examples": checks.examples},
     }

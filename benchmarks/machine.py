@@ -37,3 +37,16 @@ def commit() -> str:
 def machine_info(**extra: Any) -> dict[str, Any]:
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu_model(), "platform": platform.platform(),
             "python": platform.python_version(), **extra, "commit": commit()}
+
+
+def reproduce_command(script: str) -> str:
+    """The command line that reruns this benchmark with the same arguments."""
+    import shlex
+    import sys
+
+    python = Path(sys.executable)
+    try:
+        py = str(python.relative_to(ROOT))
+    except ValueError:
+        py = str(python)
+    return f"cd {shlex.quote(str(ROOT))} && {shlex.join([py, script, *sys.argv[1:]])}"

@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
-from machine import machine_info
+from machine import machine_info, reproduce_command
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["/follower/joint_states", "/cameras/overhead/image_raw", "/cameras/wrist/image_raw",
@@ -130,7 +129,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     res["machine"] = machine_info()
     print(json.dumps(res, indent=2))
-    print("command: .venv/bin/python benchmarks/recording.py " + " ".join(sys.argv[1:]))
+    print("command: " + reproduce_command("benchmarks/recording.py"))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
     return 0

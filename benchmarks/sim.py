@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import machine_info
+from machine import machine_info, reproduce_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,7 +182,7 @@ def main() -> int:
         res.update(bench_bridge(w, h, args.bridge_seconds))
     res["machine"] = machine_info(gl=os.environ.get("MUJOCO_GL", "?"))
     print(json.dumps(res, indent=2))
-    print("command: .venv/bin/python benchmarks/sim.py " + " ".join(sys.argv[1:]))
+    print("command: " + reproduce_command("benchmarks/sim.py"))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
     return 0

@@ -21,7 +21,6 @@ import json
 import os
 import queue
 import random
-import shlex
 import shutil
 import signal
 import socket
@@ -36,7 +35,7 @@ from typing import IO, Any
 
 import numpy as np
 import psutil
-from machine import machine_info
+from machine import machine_info, reproduce_command
 
 from so100_common import messages, names
 from so100_common.node import Node
@@ -581,15 +580,6 @@ def report(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def reproduce_command() -> str:
-    python = Path(sys.executable)
-    try:
-        py = str(python.relative_to(ROOT))
-    except ValueError:
-        py = str(python)
-    return f"cd {shlex.quote(str(ROOT))} && {shlex.join([py, 'benchmarks/transport.py', *sys.argv[1:]])}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the measured phase 1 (default 10)")
@@ -628,7 +618,7 @@ def main() -> int:
     res = analyse(pub, sub, run)
     res |= {
         "machine": machine_info(zenoh=importlib.metadata.version("eclipse-zenoh")),
-        "command": reproduce_command(),
+        "command": reproduce_command("benchmarks/transport.py"),
         "duration_s": args.duration,
         "targets": [{"name": n, "value": v, "pass": ok} for n, v, ok in targets(res)],
     }
