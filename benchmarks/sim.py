@@ -22,18 +22,9 @@ from typing import Any
 import numpy as np
 from machine import machine_info, reproduce_command
 
+from so100_common.stats import wilson_interval as wilson
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a success rate."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def bench_physics(seconds: float = 3.0) -> dict[str, float]:

@@ -35,6 +35,8 @@ examples:
   so100 dataset from-bags recordings/ --out datasets/so100   bags -> LeRobot dataset
   so100 dataset info|check|merge|to-ee ...   inspect, validate, merge, end-effector actions
   so100 pipeline --episodes 3            record the scripted expert in the sim, convert, summarize
+  so100 train --dataset DIR --out RUN    ACT training, every checkpoint evaluated in the sim, best/ kept
+  so100 eval RUN --episodes 50           success rate (Wilson 95% interval) in the sim; --graph via ROS
 
 environment: ROS_DOMAIN_ID, ZENOH_CONFIG_OVERRIDE ("key=json5;..."), ZENOH_SESSION_CONFIG_URI,
 SO100_TRANSPORT (auto|rclpy|zenoh, for nodes), SO100_LOG_LEVEL.
@@ -362,14 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # `so100 dataset ...` and `so100 pipeline`: act_policy's tools (it depends on this package, not back)
-    delegated = {"dataset": "act_policy.dataset_cli", "pipeline": "act_policy.pipeline"}
+    delegated = {"dataset": ("act_policy.dataset_cli", "main"), "pipeline": ("act_policy.pipeline", "main"),
+                 "train": ("act_policy.policy_cli", "train_main"), "eval": ("act_policy.policy_cli", "eval_main")}
     if argv[:1] and argv[0] in delegated:
+        module_name, function = delegated[argv[0]]
         try:
-            module = importlib.import_module(delegated[argv[0]])
+            module = importlib.import_module(module_name)
         except ImportError as e:
             print(f"so100: error: `so100 {argv[0]}` needs act_policy installed (./setup.sh): {e}", file=sys.stderr)
             return 2
-        return int(module.main(argv[1:]) or 0)
+        return int(getattr(module, function)(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

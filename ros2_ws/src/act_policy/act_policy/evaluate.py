@@ -1,0 +1,132 @@
+"""In-process evaluation of a policy in the simulated task: N seeded episodes, batched across envs.
+
+Episode ``i`` uses the scene of seed ``start_seed + i`` (the same scene ``sim_bridge`` and the
+gym env build for that seed), so every checkpoint of a run is graded on the same scenes.
+``n_envs`` environments step in lockstep and the policy sees them as one batch (one forward
+pass per step for all of them); an env that has finished keeps its last observation until
+the batch ends. The envs render in this process: on software GL the renderer already uses
+every core (DESIGN.md §7), so more processes would not render faster.
+
+Dependency rule: lerobot/torch, so100_sim's gym env; no ROS runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from act_policy.eval_report import EpisodeResult, EvalReport
+from act_policy.policy_io import LoadedPolicy, PolicyInputs
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVAL_SEED = 100_000  # far from the seeds demonstrations are recorded with (0, 1, 2, ...)
+
+
+class SimEvaluator:
+    """A pool of simulated envs that grades policies on fixed seeds (reusable across checkpoints)."""
+
+    def __init__(self, inputs: PolicyInputs, n_envs: int = 4, episode_steps: int | None = None) -> None:
+        from so100_sim.gym_env import So100PickPlaceEnv
+
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be >= 1; got {n_envs}")
+        self.inputs = inputs
+        kwargs: dict[str, Any] = {"cameras": inputs.cameras, "height": inputs.height, "width": inputs.width,
+                                  "fps": inputs.fps}
+        if episode_steps is not None:
+            kwargs["episode_steps"] = episode_steps
+        self.envs = [So100PickPlaceEnv(**kwargs) for _ in range(n_envs)]
+        self.episode_steps = self.envs[0].task_config.episode_steps
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+    def __enter__(self) -> SimEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def compatible(self, inputs: PolicyInputs) -> bool:
+        i = self.inputs
+        return (i.cameras, i.height, i.width, i.fps) == (inputs.cameras, inputs.height, inputs.width, inputs.fps)
+
+    def run(self, loaded: LoadedPolicy, episodes: int, start_seed: int = DEFAULT_EVAL_SEED,
+            progress: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
+        """Roll ``loaded`` out for ``episodes`` episodes; ``progress`` is called as each one ends."""
+        if not self.compatible(loaded.inputs):
+            raise ValueError(f"this evaluator renders {self.inputs}, the policy expects {loaded.inputs}")
+        if episodes < 1:
+            raise ValueError(f"episodes must be >= 1; got {episodes}")
+        start = time.monotonic()
+        results: list[EpisodeResult] = []
+        for first in range(0, episodes, len(self.envs)):
+            batch = list(range(first, min(first + len(self.envs), episodes)))
+            results += self._run_batch(loaded, batch, start_seed, progress)
+        return EvalReport(results, wall_s=time.monotonic() - start, checkpoint=str(loaded.path), mode="sim")
+
+    # ------------------------------------------------------------ internals
+    def _run_batch(self, loaded: LoadedPolicy, indices: list[int], start_seed: int,
+                   progress: Callable[[EpisodeResult], None] | None) -> list[EpisodeResult]:
+        import torch
+
+        envs = self.envs[: len(indices)]
+        observations = [env.reset(seed=start_seed + i)[0] for env, i in zip(envs, indices, strict=True)]
+        done = [False] * len(envs)
+        success = [False] * len(envs)
+        steps = [0] * len(envs)
+        ended = [0.0] * len(envs)
+        loaded.policy.reset()
+        t0 = time.monotonic()
+        with torch.inference_mode():
+            while not all(done):
+                actions = self.act(loaded, observations)
+                for k, env in enumerate(envs):
+                    if done[k]:
+                        continue
+                    observations[k], _, terminated, truncated, info = env.step(actions[k])
+                    steps[k] += 1
+                    if terminated or truncated:
+                        done[k], success[k], ended[k] = True, bool(info["is_success"]), time.monotonic() - t0
+                        result = EpisodeResult(indices[k], start_seed + indices[k], success[k], steps[k], ended[k])
+                        if progress:
+                            progress(result)
+        return [EpisodeResult(i, start_seed + i, success[k], steps[k], ended[k]) for k, i in enumerate(indices)]
+
+    def act(self, loaded: LoadedPolicy, observations: list[dict]) -> np.ndarray:
+        """One batched policy step: env observations -> (B, 6) joint targets (rad)."""
+        import torch
+
+        batch: dict[str, Any] = {
+            "observation.state": torch.from_numpy(np.stack([o["agent_pos"] for o in observations])).float(),
+        }
+        for cam, key in zip(loaded.inputs.cameras, loaded.inputs.image_keys, strict=True):
+            images = np.stack([o["pixels"][cam] for o in observations])  # B,H,W,3 uint8
+            batch[key] = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+        batch["task"] = [envs_task() for _ in observations]
+        action = loaded.policy.select_action(loaded.preprocessor(batch))
+        return loaded.postprocessor(action).detach().cpu().numpy().astype(np.float32)
+
+
+def envs_task() -> str:
+    from so100_sim.task import TASK_DESCRIPTION
+
+    return TASK_DESCRIPTION
+
+
+def evaluate_checkpoint(checkpoint: str, episodes: int = 50, n_envs: int = 4, start_seed: int = DEFAULT_EVAL_SEED,
+                        device: str | None = None, episode_steps: int | None = None,
+                        progress: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
+    """Load ``checkpoint`` and evaluate it in-process (see :class:`SimEvaluator`)."""
+    from act_policy.policy_io import load_policy
+
+    loaded = load_policy(checkpoint, device)
+    with SimEvaluator(loaded.inputs, n_envs=min(n_envs, episodes), episode_steps=episode_steps) as ev:
+        return ev.run(loaded, episodes, start_seed, progress)

@@ -1,0 +1,182 @@
+"""Load a trained policy checkpoint offline: the policy, its pre/post-processors and what it observes.
+
+A checkpoint can be named as any of the folders users meet:
+- a ``pretrained_model`` folder (``config.json`` + ``model.safetensors`` + processor files);
+- a checkpoint step folder (``<run>/checkpoints/005000``) or ``best/`` (which hold ``pretrained_model``);
+- a training run's folder (``<run>``): its ``best/`` when there is one, else ``checkpoints/last``.
+
+Offline: a checkpoint whose config names a downloadable backbone (ACT's ImageNet ResNet) would
+try to fetch it when the model is built, although the checkpoint's own weights replace it a moment
+later; the loader clears that field so nothing is downloaded.
+
+Dependency rule: lerobot and torch; no ROS runtime, no simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from act_policy.errors import ActPolicyError
+
+log = logging.getLogger(__name__)
+
+PRETRAINED_DIR = "pretrained_model"
+IMAGE_PREFIX = "observation.images."
+STATE_KEY = "observation.state"
+ACTION_KEY = "action"
+
+
+class CheckpointError(ActPolicyError):
+    """A checkpoint cannot be found or loaded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyInputs:
+    """What a checkpoint observes: its cameras (scene names), their image size and the dataset fps."""
+
+    cameras: tuple[str, ...]  # scene camera names, e.g. ("overhead", "wrist")
+    image_keys: tuple[str, ...]  # the matching dataset keys, e.g. observation.images.overhead_cam
+    height: int
+    width: int
+    state_dim: int
+    action_dim: int
+    fps: float
+
+
+@dataclasses.dataclass
+class LoadedPolicy:
+    """A policy ready for inference, with the processors that were saved beside it."""
+
+    policy: Any  # lerobot PreTrainedPolicy
+    preprocessor: Any
+    postprocessor: Any
+    inputs: PolicyInputs
+    path: Path  # the pretrained_model folder
+    device: str
+
+    @property
+    def chunk_size(self) -> int:
+        return int(getattr(self.policy.config, "chunk_size", 1))
+
+    @property
+    def n_action_steps(self) -> int:
+        return int(getattr(self.policy.config, "n_action_steps", 1))
+
+
+def camera_of_key(key: str) -> str:
+    """``observation.images.overhead_cam`` -> ``overhead`` (the scene/topic camera name)."""
+    name = key.removeprefix(IMAGE_PREFIX)
+    return name.removesuffix("_cam")
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The ``pretrained_model`` folder that ``path`` names (see the module docstring)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    candidates = [p, p / PRETRAINED_DIR, p / "best" / PRETRAINED_DIR, p / "checkpoints" / "last" / PRETRAINED_DIR]
+    for c in candidates:
+        if (c / "config.json").is_file() and (c / "model.safetensors").is_file():
+            return c.resolve()
+    raise CheckpointError(
+        f"{p} is not a checkpoint: expected config.json and model.safetensors in it, in {PRETRAINED_DIR}/, "
+        "in best/pretrained_model/ or in checkpoints/last/pretrained_model/ (a `so100 train` run folder)"
+    )
+
+
+def read_inputs(config: Any, fps: float | None = None) -> PolicyInputs:
+    """The cameras, image size and dimensions a policy config declares."""
+    feats = config.input_features
+    image_keys = tuple(k for k in feats if k.startswith(IMAGE_PREFIX))
+    if not image_keys:
+        raise CheckpointError("the checkpoint observes no camera (no observation.images.* input feature)")
+    shapes = {tuple(feats[k].shape) for k in image_keys}
+    if len(shapes) != 1:
+        raise CheckpointError(f"cameras of different sizes are not supported: {shapes}")
+    c, h, w = shapes.pop()
+    if STATE_KEY not in feats:
+        raise CheckpointError("the checkpoint has no observation.state input")
+    return PolicyInputs(
+        cameras=tuple(camera_of_key(k) for k in image_keys),
+        image_keys=image_keys,
+        height=int(h),
+        width=int(w),
+        state_dim=int(feats[STATE_KEY].shape[0]),
+        action_dim=int(config.output_features[ACTION_KEY].shape[0]),
+        fps=float(fps if fps is not None else 30.0),
+    )
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def checkpoint_fps(pretrained: Path) -> float | None:
+    """The dataset fps recorded beside a checkpoint by ``so100 train`` (None when absent)."""
+    import json
+
+    for f in (pretrained / "so100_train.json", pretrained.parent / "so100_train.json"):
+        if f.is_file():
+            return float(json.loads(f.read_text()).get("fps", 30.0))
+    train_cfg = pretrained / "train_config.json"
+    if train_cfg.is_file():
+        env = json.loads(train_cfg.read_text()).get("env") or {}
+        if env.get("fps"):
+            return float(env["fps"])
+    return None
+
+
+def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_steps: int | None = None,
+                temporal_ensemble_coeff: float | None = None) -> LoadedPolicy:
+    """Load a checkpoint for inference, offline.
+
+    Args:
+        path: any of the folders the module docstring lists.
+        device: ``cpu``, ``cuda``, ...; the GPU when there is one if None.
+        n_action_steps: actions executed per predicted chunk (the checkpoint's value if None).
+        temporal_ensemble_coeff: enable ACT's temporal ensembling with this coefficient (then
+            a chunk is predicted every step and ``n_action_steps`` is 1).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lerobot.configs.policies import PreTrainedConfig
+    from lerobot.policies import make_pre_post_processors
+    from lerobot.policies.factory import get_policy_class
+
+    pretrained = resolve_checkpoint(path)
+    device = device or default_device()
+    try:
+        config = PreTrainedConfig.from_pretrained(pretrained)
+    except Exception as e:  # noqa: BLE001 - draccus/json errors: say which file
+        raise CheckpointError(f"cannot read {pretrained / 'config.json'}: {e}") from e
+    config.device = device
+    if hasattr(config, "pretrained_backbone_weights"):
+        config.pretrained_backbone_weights = None  # the checkpoint's weights replace it; never download
+    if temporal_ensemble_coeff is not None:
+        config.temporal_ensemble_coeff = temporal_ensemble_coeff
+        config.n_action_steps = 1
+    elif n_action_steps is not None:
+        if not 1 <= n_action_steps <= getattr(config, "chunk_size", n_action_steps):
+            raise CheckpointError(f"n_action_steps must be in 1..chunk_size ({config.chunk_size}); got {n_action_steps}")
+        config.n_action_steps = n_action_steps
+    try:
+        policy = get_policy_class(config.type).from_pretrained(pretrained, config=config)
+        preprocessor, postprocessor = make_pre_post_processors(
+            config, pretrained_path=str(pretrained),
+            preprocessor_overrides={"device_processor": {"device": device}},
+            postprocessor_overrides={"device_processor": {"device": "cpu"}},
+        )
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a truncated safetensors, a missing processor file, ...
+        raise CheckpointError(f"cannot load the checkpoint {pretrained}: {type(e).__name__}: {e}") from e
+    policy.eval()
+    inputs = read_inputs(config, checkpoint_fps(pretrained))
+    log.info("loaded %s policy from %s (cameras %s at %dx%d, %s)", config.type, pretrained,
+             ",".join(inputs.cameras), inputs.width, inputs.height, device)
+    return LoadedPolicy(policy, preprocessor, postprocessor, inputs, pretrained, device)
