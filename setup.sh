@@ -2,7 +2,8 @@
 # One-step, idempotent set-up of the SO-100 stack in standalone mode (no ROS 2 needed):
 #   1. the Debian packages the stack needs at run time (installed when root, printed otherwise),
 #   2. Python 3.12 (found where users usually have it; never installed behind your back),
-#   3. .venv with every workspace package (editable) and every dependency, pinned by constraints.txt.
+#   3. .venv with every workspace package (editable) and every dependency, pinned by constraints.txt,
+#   4. the VR page's npm dependencies (three, iwer) from ros2_ws/src/teleop_vr/web/package-lock.json.
 # Re-running it only redoes what changed. Options (environment):
 #   SO100_PYTHON=/path/to/python3.12   use this interpreter
 #   SO100_SKIP_APT=1                   do not touch system packages
@@ -13,8 +14,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PACKAGES=(so100_common so100_driver so100_sim teleop_vr act_policy lerobot_env_so100)
-# EGL/OSMesa: headless MuJoCo rendering; ffmpeg: torchcodec video decoding; libusb: pyrealsense2.
-APT_PACKAGES=(libegl1 libgl1-mesa-dri libosmesa6 ffmpeg libusb-1.0-0)
+# EGL/OSMesa: headless MuJoCo rendering; ffmpeg: torchcodec video decoding; libusb: pyrealsense2;
+# chromium: the VR page's browser tests (Playwright drives /usr/bin/chromium); nodejs/npm (when no npm is
+# on PATH already): the page's front-end dependencies.
+APT_PACKAGES=(libegl1 libgl1-mesa-dri libosmesa6 ffmpeg libusb-1.0-0 chromium)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+WEB="$ROOT/ros2_ws/src/teleop_vr/web"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -23,7 +28,7 @@ die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 install_apt() {
     [ "${SO100_SKIP_APT:-0}" = 1 ] && { say "SO100_SKIP_APT=1: not checking system packages"; return; }
     command -v dpkg-query >/dev/null 2>&1 || {
-        say "not a Debian/Ubuntu system: make sure EGL (or OSMesa), FFmpeg and libusb-1.0 are installed"
+        say "not a Debian/Ubuntu system: make sure EGL (or OSMesa), FFmpeg, libusb-1.0, Chromium and npm are installed"
         return
     }
     local missing=()
@@ -97,7 +102,7 @@ else
     for p in "${PACKAGES[@]}"; do editable+=(-e "ros2_ws/src/$p"); done
     set +e
     PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt "${editable[@]}" \
-        pytest pytest-timeout ruff colcon-common-extensions 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
+        pytest pytest-timeout ruff colcon-common-extensions playwright 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" = 0 ] || die "pip install failed (exit $status); see its output above"
@@ -105,5 +110,26 @@ else
         || die "the install did not complete (see the pip output above)"
     echo "$want" > "$VENV/.so100-stamp"
 fi
+
+# ---------------------------------------------------------------- 4. the VR page's npm dependencies
+# From the npm registry through the lock file, never copied into the repository; redone only when the
+# lock file changes. Playwright uses Debian's chromium (never `playwright install`).
+install_web() {
+    command -v npm >/dev/null 2>&1 || {
+        say "npm not found: the VR page (teleop_vr) needs it; install nodejs and npm, then re-run ./setup.sh"
+        return
+    }
+    local want have
+    want=$(sha256sum "$WEB/package-lock.json" | cut -d' ' -f1)
+    have=$(cat "$WEB/node_modules/.so100-stamp" 2>/dev/null || true)
+    if [ "$want" = "$have" ]; then
+        say "VR page dependencies up to date (package-lock.json unchanged)"
+        return
+    fi
+    say "installing the VR page's npm dependencies (npm ci in ros2_ws/src/teleop_vr/web)"
+    (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $WEB"
+    echo "$want" > "$WEB/node_modules/.so100-stamp"
+}
+install_web
 
 say "ready. Run the simulated pipeline:  .venv/bin/so100 pipeline   (or: source .venv/bin/activate)"

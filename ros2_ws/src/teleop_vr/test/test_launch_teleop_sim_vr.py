@@ -1,0 +1,54 @@
+"""``teleop_sim vr:=true``: the VR headset replaces the leader arm as the sim's leader."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from wsclient import PageClient
+
+from so100_common.launch_graph import evaluate, find_graph, load_graph, parse_launch_args
+from so100_common.testing import BIN, free_port, wait_for
+
+GRAPH = Path(__file__).resolve().parents[4] / "launch" / "teleop_sim.graph.yaml"
+
+
+def test_vr_argument_swaps_the_leader():
+    graph = load_graph(GRAPH)
+    default = {n.name: n for n in evaluate(graph, parse_launch_args([], graph))}
+    assert "leader_arm" in default and "webxr_server" not in default
+    vr = {n.name: n for n in evaluate(graph, parse_launch_args(["vr:=true", "vr_lan:=true"], graph))}
+    assert "leader_arm" not in vr and vr["webxr_server"].required
+    assert vr["webxr_server"].remappings == {"/leader/joint_states": "/follower/joint_commands"}
+    assert vr["webxr_server"].parameters["lan"] is True
+    assert find_graph("teleop_sim").name == "teleop_sim.graph.yaml"
+
+
+def test_so100_launch_teleop_sim_with_vr(procs):
+    """The launched graph serves the page, and a controller moves the simulated arm through it."""
+    port = free_port()
+    launch = procs.start(
+        [str(BIN / "so100"), "launch", "teleop_sim", "vr:=true", f"vr_port:={port}", "width:=64", "height:=48"]
+    )
+    launch.wait_output("webxr_server up", 60)
+    launch.wait_output("starting from the follower's joints", 60)
+    c = PageClient(f"ws://127.0.0.1:{port}/ws")
+    try:
+        c.wait("scene")
+        c.wait("status")
+        start = np.array(c.latest("status")["target"])
+        before = c.latest("poses")["frames"]["gripper_link"][:3]
+        hand = np.array([0.0, 0.0, 1.0])
+        for i in range(100):
+            c.send_input(hand + [0.0, 0.0, -0.05 * min(1.0, i / 40)])
+            time.sleep(1 / 72)
+        assert np.allclose(c.latest("status")["target"], start + [0, 0, -0.05], atol=1e-3)
+        wait_for(
+            lambda: c.latest("poses")["frames"]["gripper_link"][2] < before[2] - 0.03,
+            5,
+            "the simulated gripper to go down",
+        )
+    finally:
+        c.close()
+    assert launch.stop() == 0, launch.output[-3000:]
