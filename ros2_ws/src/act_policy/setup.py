@@ -24,6 +24,7 @@ setup(
         "console_scripts": [
             "recorder = act_policy.recorder_node:main",
             "so100-dataset = act_policy.dataset_cli:main",
+            "act_inference = act_policy.act_inference_node:main",
         ],
     },
 )

@@ -170,7 +170,7 @@ def eval_main(argv: list[str]) -> int:
             from act_policy.graph_eval import evaluate_through_graph
 
             kwargs = {"episode_steps": a.episode_steps} if a.episode_steps else {}
-            report = evaluate_through_graph(a.checkpoint, a.episodes, a.seed, device=a.device, **kwargs)
+            report = evaluate_through_graph(a.checkpoint, a.episodes, a.seed, device=a.device or "auto", **kwargs)
         else:
             from act_policy.evaluate import evaluate_checkpoint
 

@@ -339,6 +339,10 @@ def train(o: TrainOptions) -> dict[str, Any]:
             bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             if step % o.log_every == 0:
                 logger.log({"train/loss": loss, "train/lr": float(tracker.lr.val)}, step)
+                if not o.progress:  # no bar (a log file, a CI job): a line with the rate and the ETA instead
+                    rate = (step - start_step) / (time.monotonic() - t_start)
+                    log.info("step %d/%d: loss %.3f, lr %.1e, %.2f steps/s, ETA %.0f min", step, o.steps, loss,
+                             float(tracker.lr.val), rate, (o.steps - step) / rate / 60 if rate else 0.0)
             if step % o.save_every == 0 or step == o.steps:
                 ckpt = get_step_checkpoint_dir(out, o.steps, step)
                 save_checkpoint(checkpoint_dir=ckpt, step=step, cfg=cfg, policy=accelerator.unwrap_model(policy),

@@ -47,6 +47,9 @@ RECORDER_START = "/recorder/start"
 RECORDER_STOP = "/recorder/stop"
 RECORDER_DISCARD = "/recorder/discard"
 FOLLOWER_ENABLE_TORQUE = "/follower/enable_torque"
+ACT_INFERENCE_START = "/act_inference/start"
+ACT_INFERENCE_STOP = "/act_inference/stop"
+ACT_INFERENCE_RESET = "/act_inference/reset"
 
 # Frames.
 BASE_FRAME = "base_link"
