@@ -20,7 +20,7 @@ from typing import Any
 
 from act_policy.errors import ActPolicyError
 from act_policy.eval_report import EpisodeResult, EvalReport
-from act_policy.policy_io import checkpoint_fps, read_inputs, resolve_checkpoint
+from act_policy.policy_io import checkpoint_inputs, resolve_checkpoint
 from so100_common import messages, names
 from so100_common.launch_graph import NodeLaunch, evaluate, find_graph, load_graph, parse_launch_args
 from so100_common.node import Node
@@ -120,10 +120,8 @@ def evaluate_through_graph(
     """
     if episodes < 1 or episode_steps < 1:
         raise GraphEvalError(f"episodes and episode_steps must be >= 1, got {episodes} and {episode_steps}")
-    from lerobot.configs.policies import PreTrainedConfig
-
     pretrained = resolve_checkpoint(checkpoint)
-    inputs = read_inputs(PreTrainedConfig.from_pretrained(pretrained), checkpoint_fps(pretrained))
+    inputs = checkpoint_inputs(pretrained)
     limit_s = episode_steps / inputs.fps
     nodes = _graph_nodes(pretrained, start_seed, inputs.width, inputs.height, device, extra_args or [])
     t_start = time.monotonic()

@@ -132,6 +132,23 @@ def checkpoint_fps(pretrained: Path) -> float | None:
     return None
 
 
+def read_config(pretrained: Path) -> Any:
+    """The policy config of a ``pretrained_model`` folder (no weights loaded)."""
+    import lerobot.policies  # noqa: F401 - registers the policy config classes (act, ...)
+    from lerobot.configs.policies import PreTrainedConfig
+
+    try:
+        return PreTrainedConfig.from_pretrained(pretrained)
+    except Exception as e:  # noqa: BLE001 - draccus/json errors: say which file
+        raise CheckpointError(f"cannot read {pretrained / 'config.json'}: {e}") from e
+
+
+def checkpoint_inputs(path: str | os.PathLike) -> PolicyInputs:
+    """What the checkpoint at ``path`` observes, without loading its weights."""
+    pretrained = resolve_checkpoint(path)
+    return read_inputs(read_config(pretrained), checkpoint_fps(pretrained))
+
+
 def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_steps: int | None = None,
                 temporal_ensemble_coeff: float | None = None) -> LoadedPolicy:
     """Load a checkpoint for inference, offline.
@@ -144,16 +161,12 @@ def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_
             a chunk is predicted every step and ``n_action_steps`` is 1).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from lerobot.configs.policies import PreTrainedConfig
     from lerobot.policies import make_pre_post_processors
     from lerobot.policies.factory import get_policy_class
 
     pretrained = resolve_checkpoint(path)
     device = device or default_device()
-    try:
-        config = PreTrainedConfig.from_pretrained(pretrained)
-    except Exception as e:  # noqa: BLE001 - draccus/json errors: say which file
-        raise CheckpointError(f"cannot read {pretrained / 'config.json'}: {e}") from e
+    config = read_config(pretrained)
     config.device = device
     if hasattr(config, "pretrained_backbone_weights"):
         config.pretrained_backbone_weights = None  # the checkpoint's weights replace it; never download
