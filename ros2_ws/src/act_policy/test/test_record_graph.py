@@ -22,3 +22,12 @@ def test_record_graph_saves_successful_episodes(procs, tmp_path):
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts["/follower/joint_states"] > 100 and counts["/follower/joint_commands"] > 100
     assert counts["/cameras/overhead/image_raw"] > 50 and counts["/task/success"] >= 1
+
+
+def test_every_record_source_is_a_recorder_source():
+    """source:= is passed to the recorder, so each graph choice must be one the recorder accepts."""
+    from act_policy.recorder_node import SOURCES
+    from so100_common.launch_graph import find_graph, load_graph
+
+    choices = load_graph(find_graph("record")).arguments["source"].choices
+    assert choices and set(choices) <= set(SOURCES)

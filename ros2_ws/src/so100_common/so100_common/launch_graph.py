@@ -17,6 +17,12 @@ substitution takes the argument's YAML type. ``if``/``unless`` take a boolean
 argument or ``A == B`` / ``A != B``. ``so100 launch`` runs the evaluated graph as
 supervised processes; ``launch/<name>.launch.py`` turns it into launch_ros actions.
 
+A node with ``ros_only: true`` (RViz, robot_state_publisher: C++ ROS 2 programs)
+runs only under ``ros2 launch``; ``so100 launch`` skips it and says so. Other ROS
+launch substitutions such as ``$(find-pkg-share pkg)`` or ``$(command ...)`` are
+left as text here and resolved by ``launch`` itself, so use them only in
+``ros_only`` nodes.
+
 Dependency rule: imports only ``errors`` and ``ros_args`` from the project.
 """
 
@@ -37,7 +43,7 @@ from so100_common.ros_args import parse_value
 _SUBST = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
 _NODE_KEYS = {
     "package", "executable", "name", "namespace", "parameters", "remappings", "arguments",
-    "respawn", "respawn_delay", "required", "if", "unless", "env", "output",
+    "respawn", "respawn_delay", "required", "if", "unless", "env", "output", "ros_only",
 }
 
 
@@ -64,6 +70,7 @@ class NodeLaunch:
     respawn_delay: float = 1.0
     required: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    ros_only: bool = False  # a ROS 2 program (rviz2, robot_state_publisher): ros2 launch only
 
     def ros_args(self) -> list[str]:
         """The ``--ros-args`` part of the command line, as ``ros2 launch`` would write it."""
@@ -205,6 +212,7 @@ def evaluate(graph: Graph, args: dict[str, Any]) -> list[NodeLaunch]:
                 respawn_delay=float(node.get("respawn_delay", 1.0)),
                 required=bool(node.get("required", False)),
                 env={str(k): str(v) for k, v in (node.get("env") or {}).items()},
+                ros_only=_truthy(node.get("ros_only", False), where),
             )
         )
     names = [f"{n.namespace.rstrip('/')}/{n.name}" for n in out]
@@ -212,6 +220,11 @@ def evaluate(graph: Graph, args: dict[str, Any]) -> list[NodeLaunch]:
     if dupes:
         raise LaunchError(f"{graph.path}: two nodes would be named {sorted(dupes)}")
     return out
+
+
+def split_ros_only(nodes: list[NodeLaunch]) -> tuple[list[NodeLaunch], list[NodeLaunch]]:
+    """(nodes ``so100 launch`` runs, ``ros_only`` nodes it leaves to ``ros2 launch``)."""
+    return [n for n in nodes if not n.ros_only], [n for n in nodes if n.ros_only]
 
 
 def _used_args(graph: Graph) -> set[str]:

@@ -2,7 +2,9 @@
 
 The graph's arguments become ``DeclareLaunchArgument``s; the nodes are evaluated
 by the same :func:`so100_common.launch_graph.evaluate` that ``so100 launch``
-uses, inside an ``OpaqueFunction`` once the argument values are known.
+uses, inside an ``OpaqueFunction`` once the argument values are known. Strings
+left with ROS launch substitutions (``$(find-pkg-share ...)``, ``$(command ...)``,
+in ``ros_only`` nodes) go through launch's own frontend parser.
 Only imported under a sourced ROS 2 (it needs ``launch`` and ``launch_ros``).
 """
 
@@ -11,13 +13,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import launch_ros.substitutions  # noqa: F401  (registers $(find-pkg-share ...) with the frontend parser)
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
+from launch.frontend.parse_substitution import parse_substitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 from so100_common.launch_graph import evaluate, format_value, load_graph, parse_launch_args
+
+
+def _ros_subst(value: Any, *, parameter: bool = False) -> Any:
+    """A string with ``$(...)`` as launch substitutions (a parameter stays a string, e.g. a URDF)."""
+    if not (isinstance(value, str) and "$(" in value):
+        return value
+    subs = parse_substitution(value)
+    return ParameterValue(subs, value_type=str) if parameter else subs
 
 
 def _nodes(context: LaunchContext, graph_path: Path) -> list[Any]:
@@ -31,9 +44,10 @@ def _nodes(context: LaunchContext, graph_path: Path) -> list[Any]:
             executable=spec.executable,
             name=spec.name,
             namespace=spec.namespace,
-            parameters=[spec.parameters] if spec.parameters else [],
+            parameters=[{k: _ros_subst(v, parameter=True) for k, v in spec.parameters.items()}]
+            if spec.parameters else [],
             remappings=list(spec.remappings.items()),
-            arguments=spec.arguments,
+            arguments=[_ros_subst(a) for a in spec.arguments],
             respawn=spec.respawn,
             respawn_delay=spec.respawn_delay,
             additional_env=spec.env or None,

@@ -5,7 +5,8 @@ A node that asks for ``respawn`` is restarted with exponential back-off (reset
 after it has stayed up for a while); a ``required`` node that exits stops the
 whole graph. Ctrl-C / SIGTERM sends SIGINT to every child, then SIGTERM, then
 SIGKILL to what is left. The exit code is non-zero when a required node failed
-or a node could not start.
+or a node could not start. ``ros_only`` nodes (RViz, robot_state_publisher) are
+skipped with a note: they are ROS 2 programs, run by ``ros2 launch``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from so100_common.errors import LaunchError
-from so100_common.launch_graph import NodeLaunch
+from so100_common.launch_graph import NodeLaunch, split_ros_only
 from so100_common.transport import zenoh_config
 
 log = logging.getLogger("so100.launch")
 
+ROS_ONLY_NOTE = (
+    "skipping %s: ROS 2 programs that only `ros2 launch launch/<graph>.launch.py` starts (ROS mode). "
+    "In standalone mode the VR page's desktop view is the viewer: run webxr_server (e.g. "
+    "`so100 launch teleop_sim vr:=true`) and open http://localhost:8080/"
+)
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 10.0  # a node up this long has its back-off reset
 STOP_GRACE = 5.0  # seconds between SIGINT, SIGTERM and SIGKILL
@@ -90,6 +96,9 @@ class Supervisor:
     def __init__(self, nodes: list[NodeLaunch], *, start_router: bool = True, out: IO[str] | None = None) -> None:
         self.out = out or sys.stdout
         self._out_lock = threading.Lock()
+        nodes, self.skipped = split_ros_only(nodes)
+        if self.skipped:
+            log.warning(ROS_ONLY_NOTE, ", ".join(n.name for n in self.skipped))
         self.children = [Child(n, n.command(find_executable(n.executable))) for n in nodes]
         self.start_router = start_router
         self.router: Child | None = None
