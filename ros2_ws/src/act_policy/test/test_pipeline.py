@@ -30,7 +30,7 @@ def test_pipeline_records_converts_and_summarizes(pipeline_run):
     assert ds.num_episodes == 1 and ds.num_frames > 100
     frame = ds[0]
     assert frame["observation.state"].shape == (6,) and frame["observation.images.overhead_cam"].shape == (3, 72, 96)
-    assert "lerobot-train" in pipeline_run["output"]  # tells what to run next
+    assert "so100 train --dataset" in pipeline_run["output"]  # tells what to run next
 
 
 def test_lerobot_train_runs_on_the_converted_dataset(pipeline_run, tmp_path):
