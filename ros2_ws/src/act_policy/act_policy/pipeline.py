@@ -23,7 +23,7 @@ from so100_common.supervisor import Supervisor
 
 NEXT_STEPS = """\
 look at it:
-  videos:  {dataset}/videos/  (AV1 MP4 per camera)
+  videos:  {dataset}/videos/  (H.264 MP4 per camera; --vcodec libsvtav1 in `so100 dataset from-bags` for AV1)
   python:  {bin}python -c "from lerobot.datasets.lerobot_dataset import LeRobotDataset as D; \\
              print(D('local/so100', root='{dataset}'))"
   live:    {bin}so100 launch expert_sim      (then, in another terminal: {bin}so100 topic list)

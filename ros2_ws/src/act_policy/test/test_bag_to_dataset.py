@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from act_policy.bag_to_dataset import EPISODES_JSONL, ConversionError, convert
+from act_policy.bag_to_dataset import EPISODES_JSONL, ConversionError, _BagEpisode, convert
 from act_policy.dataset_cli import main as cli_main
 from act_policy.episode_writer import EpisodeWriter, TopicSpec
+from act_policy.resample import resample
 from so100_common import messages, names
 from so100_common.qos import LATCHED, QoS
 
@@ -59,44 +60,62 @@ def stream_times(duration_s: float) -> dict[str, np.ndarray]:
     }
 
 
-def write_bag(root: Path, name: str, *, duration_s: float = 1.0, task: str = "put the brick in the bowl",
-              seed: int = 1, gap: tuple[float, float] | None = None, depth: bool = False,
-              command: Callable[[int], np.ndarray] = command_value) -> Path:
+def write_bag(
+    root: Path,
+    name: str,
+    *,
+    duration_s: float = 1.0,
+    task: str = "put the brick in the bowl",
+    seed: int = 1,
+    gap: tuple[float, float] | None = None,
+    depth: bool = False,
+    command: Callable[[int], np.ndarray] = command_value,
+    image_bytes: Callable[[str, int, bytes], bytes] | None = None,
+) -> Path:
     """An episode as the recorder writes it; bag time = stamp + 3 ms transport delay.
 
     The wrist camera publishes zero header stamps, so its receive (bag) time is used.
     ``gap`` drops overhead images within (start, end) seconds. ``depth`` adds the overhead
     depth camera (16UC1 mm, flat ``depth_mm(i)``), stamped like the overhead images.
     ``command`` gives the i-th joint command (default ``command_value``, partly outside the arm's limits).
+    ``image_bytes(camera, i, cdr)`` may replace the CDR bytes of a camera's i-th image (to damage it).
     """
     times = stream_times(duration_s)
     scene = {"seed": seed, "objects": {"brick": [0.2, 0.0, 0.02]}}
     specs = SPECS + [TopicSpec(DEPTH_TOPIC, "sensor_msgs/msg/Image", QoS(depth=5))] if depth else SPECS
-    w = EpisodeWriter(root, name, specs, metadata={"task": task, "source": "expert", "fps": FPS, "scene": scene},
-                      flush_interval=0)
+    w = EpisodeWriter(
+        root, name, specs, metadata={"task": task, "source": "expert", "fps": FPS, "scene": scene}, flush_interval=0
+    )
     w.write(names.EPISODE_SCENE, T0, messages.serialize(messages.string_msg(json.dumps(scene))))
     events = []
     for i, t in enumerate(times["state"]):
-        events.append((t, names.FOLLOWER_JOINT_STATES,
-                       messages.joint_state(names.JOINT_NAMES, state_value(i), stamp_ns=int(t))))
+        events.append(
+            (t, names.FOLLOWER_JOINT_STATES, messages.joint_state(names.JOINT_NAMES, state_value(i), stamp_ns=int(t)))
+        )
     for i, t in enumerate(times["command"]):
         # joint names in another order: the converter must reorder them
         order = list(reversed(range(6)))
-        events.append((t, names.FOLLOWER_JOINT_COMMANDS, messages.joint_state(
-            [names.JOINT_NAMES[j] for j in order], command(i)[order], stamp_ns=int(t))))
+        events.append(
+            (
+                t,
+                names.FOLLOWER_JOINT_COMMANDS,
+                messages.joint_state([names.JOINT_NAMES[j] for j in order], command(i)[order], stamp_ns=int(t)),
+            )
+        )
     for cam in names.CAMERA_NAMES:
         for i, t in enumerate(times[cam]):
             if gap and cam == "overhead" and gap[0] * S < t - T0 < gap[1] * S:
                 continue
             img = np.broadcast_to(colour(cam, i), (H, W, 3)).copy()
             msg = messages.image_from_numpy(img, "rgb8", stamp_ns=int(t) if cam == "overhead" else 0)
-            events.append((t, names.camera_image_topic(cam), msg))
+            raw = messages.serialize(msg)
+            events.append((t, names.camera_image_topic(cam), image_bytes(cam, i, raw) if image_bytes else raw))
     if depth:
         for i, t in enumerate(times["overhead"]):
             img = np.full((H, W), depth_mm(i), dtype=np.uint16)
             events.append((t, DEPTH_TOPIC, messages.image_from_numpy(img, "16UC1", stamp_ns=int(t))))
     for t, topic, msg in sorted(events, key=lambda e: e[0]):
-        w.write(topic, int(t) + 3 * MS, messages.serialize(msg))
+        w.write(topic, int(t) + 3 * MS, msg if isinstance(msg, bytes) else messages.serialize(msg))
     return w.close(stop_ns=T0 + int(duration_s * S), success=True)
 
 
@@ -203,13 +222,18 @@ def test_episode_metadata_and_sync_report_are_kept(converted):
     sync = lines[0]["sync"]
     assert not sync["rejected"] and sync["fps"] == FPS
     streams = sync["streams"]
-    assert set(streams) == {names.FOLLOWER_JOINT_STATES, names.FOLLOWER_JOINT_COMMANDS,
-                            names.camera_image_topic("overhead"), names.camera_image_topic("wrist")}
+    assert set(streams) == {
+        names.FOLLOWER_JOINT_STATES,
+        names.FOLLOWER_JOINT_COMMANDS,
+        names.camera_image_topic("overhead"),
+        names.camera_image_topic("wrist"),
+    }
     assert streams[names.FOLLOWER_JOINT_STATES]["age_max_ms"] <= 1000 / STATE_HZ + 1e-6
     assert streams[names.camera_image_topic("overhead")]["age_max_ms"] <= 1000 / CAM_HZ + 1e-6
     # lerobot's own metadata is untouched by ours
     assert (out / "meta" / "info.json").exists() and json.loads((out / "meta" / "info.json").read_text())[
-        "codebase_version"] == "v3.0"
+        "codebase_version"
+    ] == "v3.0"
 
 
 def test_refuses_to_overwrite_unless_told(converted, tmp_path):
@@ -237,8 +261,22 @@ def test_cli_overwrites_with_task_and_rejects_a_gappy_episode(converted, tmp_pat
     out.mkdir()
     assert cli_main(["from-bags", str(gappy), "--out", str(out), "--fps", "30"]) == 2
     assert "exists already" in capsys.readouterr().err
-    code = cli_main(["from-bags", str(gappy), str(converted["good"][0]), "--out", str(out), "--fps", "30",
-                     "--task", "override", "--overwrite", "--no-progress", "--no-streaming"])
+    code = cli_main(
+        [
+            "from-bags",
+            str(gappy),
+            str(converted["good"][0]),
+            "--out",
+            str(out),
+            "--fps",
+            "30",
+            "--task",
+            "override",
+            "--overwrite",
+            "--no-progress",
+            "--no-streaming",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1  # converted, but not every bag
     assert "REJECTED" in captured.out and "older than" in captured.out
@@ -272,16 +310,24 @@ def test_depth_is_converted_when_asked(tmp_path):
 def test_bad_joint_states_fail_the_episode_naming_bag_and_problem(tmp_path):
     """Wrong joint names or NaN positions: no episode is written, each error names its bag."""
     bags = []
-    for name, joint_names, value in (("episode_000000", ["a", "b", "c", "d", "e", "f"], 0.0),
-                                     ("episode_000001", list(names.JOINT_NAMES), float("nan"))):
+    for name, joint_names, value in (
+        ("episode_000000", ["a", "b", "c", "d", "e", "f"], 0.0),
+        ("episode_000001", list(names.JOINT_NAMES), float("nan")),
+    ):
         w = EpisodeWriter(tmp_path, name, SPECS[:4], metadata={"task": "t"}, flush_interval=0)
-        w.write(names.FOLLOWER_JOINT_STATES, T0, messages.serialize(
-            messages.joint_state(joint_names, [value] * 6, stamp_ns=T0)))
+        w.write(
+            names.FOLLOWER_JOINT_STATES,
+            T0,
+            messages.serialize(messages.joint_state(joint_names, [value] * 6, stamp_ns=T0)),
+        )
         for topic in (names.FOLLOWER_JOINT_COMMANDS,):
             w.write(topic, T0, messages.serialize(messages.joint_state(names.JOINT_NAMES, [0.0] * 6, stamp_ns=T0)))
         for cam in names.CAMERA_NAMES:
-            w.write(names.camera_image_topic(cam), T0, messages.serialize(
-                messages.image_from_numpy(np.zeros((H, W, 3), np.uint8), "rgb8", stamp_ns=T0)))
+            w.write(
+                names.camera_image_topic(cam),
+                T0,
+                messages.serialize(messages.image_from_numpy(np.zeros((H, W, 3), np.uint8), "rgb8", stamp_ns=T0)),
+            )
         bags.append(w.close(stop_ns=T0, success=False))
     with pytest.raises(ConversionError, match="no episode could be converted") as info:
         convert(bags, tmp_path / "ds", progress=False)
@@ -309,3 +355,59 @@ def test_dataset_info_and_check(converted, tmp_path):
     assert not report.ok and any("so100_episodes.jsonl has 0 line(s) for 2 episode(s)" in p for p in report.problems)
     with pytest.raises(ActPolicyError, match="not a LeRobot dataset"):
         check(tmp_path)
+
+
+def _frames(bag: Path, buffer_bytes: int) -> tuple[bool, list[dict[str, np.ndarray]]]:
+    """Whether scan kept the images, and the frames (copied) of ``bag``."""
+    ep = _BagEpisode(bag, buffer_bytes=buffer_bytes)
+    ep.scan()
+    kept = ep.kept is not None
+    res = resample({t: ep.streams[t].times() for t in ep.topics}, FPS)
+    return kept, [{k: np.array(v) for k, v in f.items()} for f in ep.frames(res.indices)]
+
+
+def test_frames_are_the_same_whether_the_bag_is_read_once_or_twice(tmp_path):
+    """Images kept from the first read, a second read (no buffer) and a buffer that overflows mid-read agree."""
+    bag = write_bag(tmp_path, "episode_000000")
+    image = len(messages.serialize(messages.image_from_numpy(np.zeros((H, W, 3), np.uint8), "rgb8")))
+    (kept, once), (kept0, twice), (kept5, overflow) = (_frames(bag, b) for b in (10**9, 0, 5 * image))
+    assert kept and not kept0 and not kept5
+    assert len(once) == len(twice) == len(overflow) == len(expected_indices(1.0)["state"])
+    for a, b, c in zip(once, twice, overflow, strict=True):
+        assert a.keys() == b.keys() == c.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+            np.testing.assert_array_equal(a[k], c[k])
+    exp = expected_indices(1.0)
+    for k in (0, 7, len(once) - 1):
+        np.testing.assert_array_equal(once[k]["observation.images.wrist_cam"][0, 0], colour("wrist", exp["wrist"][k]))
+
+
+def test_damaged_or_foreign_images_fail_the_episode_naming_bag_and_problem(tmp_path):
+    """A truncated image, rows its data cannot hold, or a non-RGB encoding: no episode, each error names its bag."""
+
+    def truncate(cam: str, i: int, raw: bytes) -> bytes:
+        return raw[:-10] if (cam, i) == ("wrist", 5) else raw
+
+    def short_step(cam: str, i: int, raw: bytes) -> bytes:  # step field (just before the data length) too small
+        if (cam, i) != ("overhead", 9):
+            return raw
+        at = len(raw) - H * W * 3 - 8
+        return raw[:at] + (W * 3 - 1).to_bytes(4, "little") + raw[at + 4 :]
+
+    def mono(cam: str, i: int, raw: bytes) -> bytes:
+        return (
+            messages.serialize(messages.image_from_numpy(np.zeros((H, W), np.uint8), "mono8"))
+            if cam == "wrist"
+            else raw
+        )
+
+    bags = [write_bag(tmp_path, f"episode_00000{n}", image_bytes=f) for n, f in enumerate((truncate, short_step, mono))]
+    with pytest.raises(ConversionError, match="no episode could be converted") as info:
+        convert(bags, tmp_path / "ds", progress=False)
+    text = str(info.value)
+    assert f"{bags[0]}: cannot convert (ImageCdrError: Image payload of" in text and "ends inside data" in text
+    assert f"{bags[1]}: cannot convert (ImageCdrError: image data of {H * W * 3} bytes" in text
+    assert "needs a step of at least 120" in text
+    assert f"{bags[2]}: /cameras/wrist/image_raw: image encoding 'mono8'; the dataset takes rgb8" in text
+    assert not (tmp_path / "ds").exists()
