@@ -38,6 +38,7 @@ class SimBridge(Node):
                       min_value=30.0, max_value=200.0)
         self.camera_rate = p("camera_rate", 30.0, description="camera frame rate (Hz), 0 = no cameras",
                              min_value=0.0, max_value=60.0)
+        self.tf_rate = p("tf_rate", 30.0, description="/tf rate (Hz), 0 = none", min_value=0.0, max_value=200.0)
         self.realtime = p("realtime", True, description="pace to the wall clock; false = as fast as possible + /clock")
         cameras = p("cameras", ["overhead", "wrist"], description="cameras to render", element_type=str)
         depth = p("depth_cameras", ["overhead"], description="cameras that also publish depth (16UC1 mm)",
@@ -91,6 +92,7 @@ class SimBridge(Node):
         self.markers_pub = self.create_publisher("visualization_msgs/msg/MarkerArray", names.SCENE_MARKERS, LATCHED)
         self.start_episode()
         self.camera_every = max(1, round(self.rate / self.camera_rate)) if self.camera_rate > 0 else 0
+        self.tf_every = max(1, round(self.rate / self.tf_rate)) if self.tf_rate > 0 else 0
         self.success_every = max(1, round(self.rate / self.world.task.fps))
         self.t_wall0 = time.monotonic()
         self.sim_elapsed = 0.0  # simulated seconds since start, across episodes
@@ -152,7 +154,7 @@ class SimBridge(Node):
             n = min(max(due - self.tick, 1), MAX_CATCH_UP)
         else:
             n = 1
-        camera_due = False
+        camera_due = tf_due = False
         for _ in range(n):
             if w.torque_enabled:
                 w.set_targets(self.guard.target(w.joint_positions(), self.now_s()))
@@ -162,14 +164,16 @@ class SimBridge(Node):
             if self.tick % self.success_every == 0:
                 self.check_success()
             camera_due |= bool(self.camera_every) and self.tick % self.camera_every == 0
+            tf_due |= bool(self.tf_every) and self.tick % self.tf_every == 0
         stamp = self.stamp_ns()
         if self.clock_pub is not None:
             self.clock_pub.publish(_clock(stamp))
         self.js_pub.publish(messages.joint_state(names.JOINT_NAMES, w.joint_positions(), w.joint_velocities(),
                                                  w.joint_efforts(), stamp_ns=stamp, frame_id=names.BASE_FRAME))
+        if tf_due:  # before the cameras: poses must not wait for rendering (the VR page streams them)
+            self.publish_tf(stamp)
         if camera_due:
             self.publish_cameras(stamp)
-            self.publish_tf(stamp)
 
     def check_success(self) -> None:
         ok = self.world.update_success()
