@@ -52,6 +52,11 @@ const frames = new Map();  // frame name -> Group in root (world-frame poses fro
 const camera = new THREE.PerspectiveCamera(50, window.innerWidth / window.innerHeight, 0.01, 50);
 const HOME = { position: new THREE.Vector3(0.45, 0.5, 0.75), target: new THREE.Vector3(0.04, 0.05, 0.22) };
 const controls = new OrbitControls(camera, renderer.domElement);
+// Desktop mode renders on demand (a pose, the scene, an image, the mouse): an idle main thread takes
+// each WebSocket message at once instead of after a frame in progress (software GL draws slowly).
+let dirty = true;
+const invalidate = () => { dirty = true; };
+controls.addEventListener('change', invalidate);
 function recenterDesktop() {
   camera.position.copy(HOME.position);
   controls.target.copy(HOME.target);
@@ -157,6 +162,7 @@ function connect() {
   ws.onclose = () => { state.connected = false; setTimeout(connect, 1000); };
   ws.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
+    if (msg.type === 'scene' || msg.type === 'poses' || msg.type === 'image') dirty = true;
     switch (msg.type) {
       case 'welcome': state.id = msg.id; break;
       case 'scene': setScene(msg); break;
@@ -224,6 +230,7 @@ function recenterXR(headMatrix) {
 }
 state.recenter = () => { if (state.inXR) needsRecenter = true; else recenterDesktop(); };
 window.addEventListener('keydown', (e) => {
+  dirty = true;
   if (e.code === 'Space') { state.recenter(); e.preventDefault(); }
   if (e.key === 'c') panelsVisible = !panelsVisible;
 });
@@ -312,7 +319,9 @@ renderer.setAnimationLoop((time, frame) => {
     sendXRInput(frame);
     viewerPos.setFromMatrixPosition(renderer.xr.getCamera().matrixWorld);
   } else {
-    controls.update();
+    const moving = controls.update();  // true while the orbit's damping still moves the camera
+    if (!dirty && !moving) { updateHud(performance.now()); return; }
+    dirty = false;
     viewerPos.copy(camera.position);
   }
   placePanels(viewerPos);
@@ -323,6 +332,7 @@ renderer.setAnimationLoop((time, frame) => {
 });
 
 window.addEventListener('resize', () => {
+  dirty = true;
   camera.aspect = window.innerWidth / window.innerHeight;
   camera.updateProjectionMatrix();
   renderer.setSize(window.innerWidth, window.innerHeight);
