@@ -1,4 +1,4 @@
-"""so100_driver: Feetech STS3215 leader and follower arm drivers with LeRobot calibration, a servo-bus emulator, and the RealSense camera node."""
+"""so100_driver: Feetech STS3215 leader and follower arm drivers with LeRobot calibration, a servo-bus emulator, the RealSense camera node and a USB (UVC) camera node."""
 
 from setuptools import find_packages, setup
 
@@ -13,12 +13,13 @@ setup(
         ("share/" + package_name, ["package.xml"]),
     ],
     # versions are pinned once, in the repository's constraints.txt
-    install_requires=['setuptools', 'so100_common', 'lerobot[feetech,intelrealsense]', 'pyserial'],
+    install_requires=['setuptools', 'so100_common', 'lerobot[feetech,intelrealsense]', 'pyserial',
+                      'opencv-python-headless'],
     python_requires=">=3.12",
     zip_safe=True,
     maintainer="SO-100 ROS 2 maintainers",
     maintainer_email="maintainers@so100-ros.org",
-    description="Feetech STS3215 leader and follower arm drivers with LeRobot calibration, a servo-bus emulator, and the RealSense camera node",
+    description="Feetech STS3215 leader and follower arm drivers with LeRobot calibration, a servo-bus emulator, the RealSense camera node and a USB (UVC) camera node",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
@@ -26,6 +27,7 @@ setup(
             "leader_arm = so100_driver.leader_arm_node:main",
             "follower_arm = so100_driver.follower_arm_node:main",
             "realsense_camera = so100_driver.realsense_camera_node:main",
+            "usb_camera = so100_driver.usb_camera_node:main",
         ],
     },
 )

@@ -123,3 +123,20 @@ def test_launch_file_yields_the_graphs_nodes(name):
             actions += entity.visit(context) or []
     launched = sorted((a.node_package, a.node_executable) for a in actions if isinstance(a, Node))
     assert launched == sorted((n.package, n.executable) for n in _nodes(name, *extra))
+
+
+@pytest.mark.parametrize("name", ["teleop_real", "act_real"])
+def test_real_graphs_choose_each_cameras_source(name):
+    """<camera>_camera:=realsense|usb|none; usb runs usb_camera on <camera>_device, the contract topics."""
+    default = {(n.namespace, n.executable) for n in _nodes(name) if n.namespace.startswith("/cameras/")}
+    wrist_default = {("/cameras/wrist", "realsense_camera")} if name == "act_real" else set()
+    assert default == {("/cameras/overhead", "realsense_camera")} | wrist_default  # as before the choice existed
+    nodes = _nodes(name, "wrist_camera:=usb", "wrist_device:=/dev/video4", "overhead_camera:=none", "usb_fps:=15")
+    cams = [n for n in nodes if n.namespace.startswith("/cameras/")]
+    assert [(n.namespace, n.executable) for n in cams] == [("/cameras/wrist", "usb_camera")]
+    assert cams[0].parameters == {"name": "wrist", "device": "/dev/video4", "width": 640, "height": 480, "fps": 15}
+    assert "-p" in cams[0].ros_args() and "device:=/dev/video4" in cams[0].ros_args()
+    both = {(n.namespace, n.executable) for n in _nodes(name, "overhead_camera:=usb", "wrist_camera:=realsense")}
+    assert {("/cameras/overhead", "usb_camera"), ("/cameras/wrist", "realsense_camera")} <= both
+    with pytest.raises(LaunchError, match="choose one of: realsense, usb, none"):
+        _nodes(name, "wrist_camera:=webcam")
