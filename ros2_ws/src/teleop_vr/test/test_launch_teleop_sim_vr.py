@@ -45,7 +45,12 @@ def test_so100_launch_teleop_sim_with_vr(procs):
         for i in range(100):
             c.send_input(hand + [0.0, 0.0, -0.05 * min(1.0, i / 40)])
             time.sleep(1 / 72)
-        assert np.allclose(c.latest("status")["target"], start + [0, 0, -0.05], atol=1e-3)
+        # the status frames come on their own clock: wait for one that reflects the last input
+        wait_for(
+            lambda: np.allclose(c.latest("status")["target"], start + [0, 0, -0.05], atol=1e-3),
+            2,
+            "the target to follow the controller 5 cm down",
+        )
         wait_for(
             lambda: c.latest("poses")["frames"]["gripper_link"][2] < before[2] - 0.03,
             5,
@@ -73,7 +78,11 @@ def test_so100_launch_record_with_vr_source(procs, tmp_path):
         for i in range(60):
             c.send_input(np.array([0.0, 0.0, 1.0]) + [0.0, 0.0, -0.03 * min(1.0, i / 30)])
             time.sleep(1 / 72)
-        assert np.allclose(c.latest("status")["target"], start + [0, 0, -0.03], atol=1e-3)
+        wait_for(
+            lambda: np.allclose(c.latest("status")["target"], start + [0, 0, -0.03], atol=1e-3),
+            2,
+            "the target to follow the controller 3 cm down",
+        )
     finally:
         c.close()
     assert launch.stop() == 0, launch.output[-3000:]
