@@ -73,7 +73,9 @@ def test_video_file_publishes_contract_topics_at_the_requested_rate(procs, node,
     f = (W / 2) / math.tan(math.radians(70) / 2)
     assert info.k[0] == pytest.approx(f) and info.k[4] == pytest.approx(f) and info.k[2] == pytest.approx(79.5)
     assert info.p[0] == pytest.approx(f)
-    assert any(messages.stamp_to_ns(i.header.stamp) == messages.stamp_to_ns(img.header.stamp) for i in infos)
+    image_stamps = {messages.stamp_to_ns(m.header.stamp) for m in images}  # each info carries its image's stamp
+    matched = sum(messages.stamp_to_ns(i.header.stamp) in image_stamps for i in infos)
+    assert matched >= len(infos) - 2  # the newest info may arrive before its image (best effort, two topics)
     assert cam.stop() == 0, cam.output
 
 
