@@ -16,6 +16,13 @@ from so100_common.testing import BIN, free_port, wait_for
 GRAPH = Path(__file__).resolve().parents[4] / "launch" / "teleop_sim.graph.yaml"
 
 
+def grab(c: PageClient, hand: np.ndarray) -> np.ndarray:
+    """Close the grip at ``hand``; the tool target once the clutch is engaged (motion is relative to it)."""
+    c.send_input(hand)
+    wait_for(lambda: (c.latest("status") or {}).get("engaged"), 2, "the clutch to engage")
+    return np.array(c.latest("status")["target"])
+
+
 def test_vr_argument_swaps_the_leader():
     graph = load_graph(GRAPH)
     default = {n.name: n for n in evaluate(graph, parse_launch_args([], graph))}
@@ -39,10 +46,10 @@ def test_so100_launch_teleop_sim_with_vr(procs):
     try:
         c.wait("scene")
         c.wait("status")
-        start = np.array(c.latest("status")["target"])
         before = c.latest("poses")["frames"]["gripper_link"][:3]
         hand = np.array([0.0, 0.0, 1.0])
-        for i in range(100):
+        start = grab(c, hand)
+        for i in range(1, 100):
             c.send_input(hand + [0.0, 0.0, -0.05 * min(1.0, i / 40)])
             time.sleep(1 / 72)
         # the status frames come on their own clock: wait for one that reflects the last input
@@ -74,8 +81,8 @@ def test_so100_launch_record_with_vr_source(procs, tmp_path):
     try:
         c.wait("scene")
         c.wait("status")
-        start = np.array(c.latest("status")["target"])
-        for i in range(60):
+        start = grab(c, np.array([0.0, 0.0, 1.0]))
+        for i in range(1, 60):
             c.send_input(np.array([0.0, 0.0, 1.0]) + [0.0, 0.0, -0.03 * min(1.0, i / 30)])
             time.sleep(1 / 72)
         wait_for(
