@@ -440,17 +440,8 @@ def _load_history(out: Path) -> list[dict]:
     return json.loads(f.read_text()) if f.is_file() else []
 
 
-def _best_of(history: list[dict]) -> EvalReport | None:
-    best = None
-    for row in history:
-        if row.get("eval"):
-            rep = EvalReport.from_dict(row["eval"])
-            if rep.better_than(best):
-                best = rep
-    return best
-
-
 def _best_row(history: list[dict]) -> dict | None:
+    """The history row of the best evaluated checkpoint (see :meth:`EvalReport.better_than`)."""
     best, best_row = None, None
     for row in history:
         if row.get("eval"):
@@ -458,6 +449,11 @@ def _best_row(history: list[dict]) -> dict | None:
             if rep.better_than(best):
                 best, best_row = rep, row
     return best_row
+
+
+def _best_of(history: list[dict]) -> EvalReport | None:
+    row = _best_row(history)
+    return EvalReport.from_dict(row["eval"]) if row else None
 
 
 def _write_json(path: Path, data: Any) -> None:
