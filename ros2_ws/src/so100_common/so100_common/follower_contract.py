@@ -102,11 +102,16 @@ class FollowerContract:
     def test_joint_states_names_order_units_and_rate(self, follower: FollowerHandle) -> None:
         """/follower/joint_states: the six joints in contract order, radians, stamped, >= 30 Hz."""
         follower.states.clear()
-        start = time.monotonic()
-        follower.spin(2.0)
-        elapsed = time.monotonic() - start
+        follower.spin(3.0)
         msgs = list(follower.states)
-        assert len(msgs) / elapsed >= 30.0, f"{len(msgs) / elapsed:.1f} Hz"
+        assert len(msgs) >= 10, f"{len(msgs)} joint states in 3 s"
+        # the node's own clock (header stamps), not this process's receive times: a loaded machine may
+        # delay or skip a tick, so the median period says what rate the node runs at, the largest gap
+        # that it never stalls
+        periods = np.diff([messages.stamp_to_ns(m.header.stamp) / 1e9 for m in msgs])
+        assert np.all(periods > 0), "header stamps must increase"
+        assert np.median(periods) <= 1 / 30.0, f"{1 / np.median(periods):.1f} Hz"
+        assert periods.max() < 0.5, f"a {periods.max():.2f} s gap between joint states"
         for msg in msgs:
             assert list(msg.name) == list(names.JOINT_NAMES)
             assert len(msg.position) == 6 and np.all(np.isfinite(msg.position))
@@ -114,7 +119,7 @@ class FollowerContract:
         pos = np.asarray(msgs[-1].position)
         assert np.all(pos >= follower.lower - 0.05) and np.all(pos <= follower.upper + 0.05), "not radians?"
         age = time.time() - messages.stamp_to_ns(msgs[-1].header.stamp) / 1e9
-        assert -0.5 < age < 1.0, f"header stamp is {age:.2f} s old"
+        assert -0.5 < age < 2.0, f"header stamp is {age:.2f} s old"
 
     def test_valid_command_moves_the_arm(self, follower: FollowerHandle) -> None:
         """A target within the limits is reached within tolerance."""

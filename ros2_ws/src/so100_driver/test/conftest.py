@@ -68,9 +68,9 @@ def lerobot_bus(emu: EmulatedBus):
 
 @pytest.fixture
 def wait_for() -> Callable[..., None]:
-    """``wait_for(condition, timeout=2.0, what="...")``: poll until true, fail with ``what`` on timeout."""
+    """``wait_for(condition, timeout=10.0, what="...")``: poll until true, fail with ``what`` on timeout."""
 
-    def wait(condition: Callable[[], bool], timeout: float = 2.0, what: str = "condition") -> None:
+    def wait(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:

@@ -116,7 +116,7 @@ def test_late_replies_are_flushed_after_a_timeout(calibrated_emu, wait_for):
         with emu.inject(reply_delay_s=0.12):
             with pytest.raises(ConnectionError):  # lerobot's own read times out and leaves the late reply behind
                 arm.bus.sync_read("Present_Position", normalize=False)
-        wait_for(lambda: arm.bus.port_handler.ser.in_waiting >= 6 * 8, 1.0, "the six late replies to land")
+        wait_for(lambda: arm.bus.port_handler.ser.in_waiting >= 6 * 8, 5.0, "the six late replies to land")
         emu.servos[1].set_position(2500)
         assert arm._sync_read("Present_Position")[0] == 2500
     finally:

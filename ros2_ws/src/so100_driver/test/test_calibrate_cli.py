@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,15 +24,27 @@ def test_calibrate_follower_writes_lerobot_calibration(tmp_path):
             time.sleep(0.05)
         env = dict(os.environ, HF_LEROBOT_CALIBRATION=str(tmp_path / "calib"))
         cal = subprocess.Popen([str(BIN / "so100"), "calibrate", "follower", "--port", str(link), "--id", "arm1"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env)
-        time.sleep(4.0)  # LeRobot connects and asks for the middle pose
-        cal.stdin.write("\n")
-        cal.stdin.flush()
-        time.sleep(3.0)  # it records ranges while the emulated joints sweep
-        cal.stdin.write("\n")
-        cal.stdin.flush()
-        out, _ = cal.communicate(timeout=60)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        seen = bytearray()  # LeRobot's prompts end without a newline: read raw chunks
+        chunks = iter(lambda: os.read(cal.stdout.fileno(), 4096), b"")
+        reader = threading.Thread(target=lambda: [seen.extend(c) for c in chunks], daemon=True)
+        reader.start()
+
+        def press_enter_after(prompt: bytes, pause: float = 0.0) -> None:
+            deadline = time.monotonic() + 90  # lerobot and torch import slowly on a loaded machine
+            while prompt not in seen:
+                assert time.monotonic() < deadline and cal.poll() is None, seen.decode(errors="replace")
+                time.sleep(0.05)
+            time.sleep(pause)
+            cal.stdin.write(b"\n")
+            cal.stdin.flush()
+
+        press_enter_after(b"middle of its range of motion")
+        # it records ranges while the emulated joints sweep (period 1.5 s, in their own process)
+        press_enter_after(b"Recording positions", pause=4.0)
+        cal.wait(60)
+        reader.join(5)
+        out = seen.decode(errors="replace")
         assert cal.returncode == 0, out
         files = list((tmp_path / "calib").rglob("arm1.json"))
         assert len(files) == 1 and files[0].parent.name == "so_follower", files

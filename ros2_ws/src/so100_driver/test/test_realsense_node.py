@@ -88,7 +88,7 @@ def test_rosbag_filename_plays_a_recording(procs, node, tmp_path):
 
     bag = tmp_path / "pattern.bag"
     SyntheticCamera(RealSenseConfig(color_profile=(160, 120, 30), depth_profile=(80, 60, 30))).record_bag(
-        str(bag), frames=60)  # 2 s of playback
+        str(bag), frames=300)  # 10 s of real-time playback: the node's start-up on a busy machine eats some
     got: dict[str, list] = {"color": [], "depth": []}
     node.create_subscription(messages.Image, "/bag/color/image_raw", got["color"].append, SENSOR_DATA)
     node.create_subscription(messages.Image, "/bag/depth/image_rect_raw", got["depth"].append, SENSOR_DATA)

@@ -138,9 +138,8 @@ def test_bag_recording_plays_back_through_the_same_source(tmp_path):
     cfg = RealSenseConfig(color_profile=(64, 48, 30), depth_profile=(32, 24, 30))
     cam = SyntheticCamera(cfg)
     bag = tmp_path / "pattern.bag"
-    cam.record_bag(str(bag), frames=20)
+    cam.record_bag(str(bag), frames=60)
     assert bag.stat().st_size > 10_000
-    want_color, want_depth = cam.pattern(5)
     play = RealSenseConfig(color_profile=(64, 48, 30), depth_profile=(32, 24, 30), rosbag_filename=str(bag))
     numbers = []
     with RealSenseSource(play) as src:
@@ -150,11 +149,14 @@ def test_bag_recording_plays_back_through_the_same_source(tmp_path):
                 frames = src.read(1.0)
             except CameraError:
                 break  # the end of the recording
-            if frames.color_number == 6:  # the pattern's frame k carries number k + 1
-                np.testing.assert_array_equal(frames.color, want_color)
-                np.testing.assert_array_equal(frames.depth, want_depth)
-            numbers.append(frames.color_number)
-    assert 6 in numbers and max(numbers) >= 18, numbers
+            # real-time playback may skip frames, or deliver a set with one stream only, while this
+            # process is busy; each frame that is read is intact (the pattern's frame k carries number k + 1)
+            if frames.depth is not None:
+                np.testing.assert_array_equal(frames.depth, cam.pattern(frames.depth_number - 1)[1])
+            if frames.color is not None:
+                np.testing.assert_array_equal(frames.color, cam.pattern(frames.color_number - 1)[0])
+                numbers.append(frames.color_number)
+    assert len(numbers) >= 5 and numbers == sorted(set(numbers)) and max(numbers) >= 48, numbers
     with pytest.raises(CameraError, match="is not a file"):
         RealSenseSource(RealSenseConfig(rosbag_filename=str(tmp_path / "missing.bag"))).open()
 

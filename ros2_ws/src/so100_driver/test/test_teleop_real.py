@@ -33,7 +33,8 @@ def test_teleop_real_graph_with_emulated_arms(procs, tmp_path):
         leader = np.array([c.position for c in cmds[-300:]])
         follower = np.array([s.position for s in states[-100:]])
         assert np.ptp(leader[:, 0]) > 0.2 and np.ptp(follower[:, 0]) > 0.2
-        assert np.abs(follower[-1, :5] - leader[-1, :5]).max() < 0.15
+        # the latest follower state is near one of the last second's leader commands (tracking, with a lag)
+        assert np.abs(follower[-1, :5] - leader[-100:, :5]).max(axis=1).min() < 0.1
         assert images[-1].encoding == "rgb8" and depth[-1].encoding == "16UC1"
         assert images[-1].width == depth[-1].width  # depth aligned to colour
     finally:

@@ -28,8 +28,10 @@ def test_leader_arm_drives_the_sim(procs, tmp_path):
         follower = np.array([s.position for s in states[-150:]])
         assert np.ptp(leader[:, 0]) > 0.2, "the emulated leader is not moving"
         assert np.ptp(follower[:, 0]) > 0.2, "the simulated follower does not move"
-        # the follower tracks the leader: compare the latest state with the latest command
-        assert np.abs(follower[-1, :5] - leader[-1, :5]).max() < 0.15
+        # the follower tracks the leader: its latest state is near one of the last second's commands (a
+        # loaded machine may delay the chain by a few hundred ms; a follower that does not track is far off)
+        gap = np.abs(follower[-1, :5] - leader[-100:, :5]).max(axis=1).min()
+        assert gap < 0.1, gap
         assert "rejected a joint command" not in launch.output
     finally:
         node.destroy()

@@ -97,13 +97,15 @@ def test_index_device_that_does_not_exist_is_a_clear_error():
 
 
 def test_source_resizes_and_a_file_without_loop_ends(video):
-    with UsbCameraSource(UsbCameraConfig(str(video), width=80, height=60, fps=200.0, loop=False)) as src:
+    with UsbCameraSource(UsbCameraConfig(str(video), width=80, height=60, fps=60.0, loop=False)) as src:
         frames = []
         with pytest.raises(UsbCameraError, match="end of file"):
             while True:
                 frames.append(src.read(2.0))
         assert src.ended and src.delivered == (W, H) and src.size == (80, 60)
-    assert 10 <= len(frames) <= FRAMES  # a few may be superseded before they are read, none repeat
+    # a few may be superseded before they are read (the reader keeps the newest), none repeat,
+    # and the last one always arrives before the end of the file is reported
+    assert 2 <= len(frames) <= FRAMES and frames[-1].number == FRAMES, [f.number for f in frames]
     assert all(f.rgb.shape == (60, 80, 3) for f in frames)
     assert [f.number for f in frames] == sorted({f.number for f in frames})
     assert _square_x(frames[-1].rgb) > _square_x(frames[0].rgb)

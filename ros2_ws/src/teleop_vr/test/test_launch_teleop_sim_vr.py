@@ -19,7 +19,7 @@ GRAPH = Path(__file__).resolve().parents[4] / "launch" / "teleop_sim.graph.yaml"
 def grab(c: PageClient, hand: np.ndarray) -> np.ndarray:
     """Close the grip at ``hand``; the tool target once the clutch is engaged (motion is relative to it)."""
     c.send_input(hand)
-    wait_for(lambda: (c.latest("status") or {}).get("engaged"), 2, "the clutch to engage")
+    wait_for(lambda: (c.latest("status") or {}).get("engaged"), 10, "the clutch to engage")
     return np.array(c.latest("status")["target"])
 
 
@@ -55,7 +55,7 @@ def test_so100_launch_teleop_sim_with_vr(procs):
         # the status frames come on their own clock: wait for one that reflects the last input
         wait_for(
             lambda: np.allclose(c.latest("status")["target"], start + [0, 0, -0.05], atol=1e-3),
-            2,
+            10,
             "the target to follow the controller 5 cm down",
         )
         wait_for(
@@ -87,7 +87,7 @@ def test_so100_launch_record_with_vr_source(procs, tmp_path):
             time.sleep(1 / 72)
         wait_for(
             lambda: np.allclose(c.latest("status")["target"], start + [0, 0, -0.03], atol=1e-3),
-            2,
+            10,
             "the target to follow the controller 3 cm down",
         )
     finally:
