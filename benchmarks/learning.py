@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 CPU_RECIPE = [
-    "--cameras", "observation.images.overhead_cam",
     "--cache", "--batch-size", "8", "--lr", "3e-4", "--lr-min", "3e-6", "--warmup-steps", "100",
     "--chunk-size", "30", "--n-action-steps", "15", "--dim-model", "256", "--n-heads", "4",
     "--dim-feedforward", "1024", "--n-encoder-layers", "2", "--n-vae-encoder-layers", "2", "--kl-weight", "10",
@@ -50,6 +49,10 @@ def main() -> int:
     ap.add_argument("--save-every", type=int, default=500, help="checkpoint period (default 500)")
     ap.add_argument("--ckpt-episodes", type=int, default=10, help="sim episodes per checkpoint (default 10)")
     ap.add_argument("--eval-episodes", type=int, default=100, help="final evaluation episodes (default 100)")
+    ap.add_argument("--cameras", nargs="+", default=["overhead_cam"],
+                    help="cameras the policy sees (default: overhead_cam; wrist_cam is the other)")
+    ap.add_argument("--backbone-norm", choices=("frozen", "batch"), default="frozen",
+                    help="so100 train --backbone-norm (default frozen)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     h, w = (int(v) for v in args.image_size.split("x"))
@@ -68,7 +71,8 @@ def main() -> int:
 
     run = args.work / f"run_{time.strftime('%Y%m%d_%H%M%S')}"
     cmd = [str(BIN / "so100"), "train", "--dataset", str(demos), "--out", str(run), "--steps", str(args.steps),
-           "--save-every", str(args.save_every), "--eval-episodes", str(args.ckpt_episodes), *CPU_RECIPE]
+           "--save-every", str(args.save_every), "--eval-episodes", str(args.ckpt_episodes), *CPU_RECIPE,
+           "--cameras", *(f"observation.images.{c}" for c in args.cameras), "--backbone-norm", args.backbone_norm]
     print(f"[2/3] {' '.join(cmd)}", flush=True)
     t1 = time.monotonic()
     code = subprocess.call(cmd)

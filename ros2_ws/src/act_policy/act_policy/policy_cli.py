@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from act_policy.backbone_norm import NORM_CHOICES
 from act_policy.errors import ActPolicyError
 from act_policy.evaluate import DEFAULT_EVAL_SEED
 
@@ -87,6 +88,9 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--pretrained-backbone", default=d.pretrained_backbone,
                    help="auto (ImageNet weights only if already in the local torch cache), none, or a torchvision "
                         "weights name (default auto; nothing is ever downloaded)")
+    g.add_argument("--backbone-norm", choices=NORM_CHOICES, default=d.backbone_norm,
+                   help="backbone normalisation: frozen (lerobot's) or batch (trainable, learns its statistics; "
+                        "for a backbone from random weights; checkpoints keep lerobot's layout) (default frozen)")
     g = ap.add_argument_group("data")
     g.add_argument("--image-size", type=_size, default=None, metavar="HxW",
                    help="training image size, e.g. 240x320 (default: the recorded size)")

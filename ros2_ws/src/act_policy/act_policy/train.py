@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from act_policy.backbone_norm import NORM_CHOICES, unfreeze_batch_norm
 from act_policy.errors import ActPolicyError
 from act_policy.eval_report import EvalReport, checkpoint_table
 
@@ -69,6 +70,7 @@ class TrainOptions:
     latent_dim: int = 32
     backbone: str = "resnet18"
     pretrained_backbone: str = "auto"  # auto: ImageNet weights only when already in the local torch cache
+    backbone_norm: str = "frozen"  # frozen (lerobot's) or batch (trainable, for a backbone from random weights)
     image_size: tuple[int, int] | None = None  # (H, W); the recorded size if None
     cameras: tuple[str, ...] | None = None  # dataset camera keys to train on; all if None
     cache: bool = False
@@ -271,6 +273,9 @@ def train(o: TrainOptions) -> dict[str, Any]:
         dataset = LeRobotDataset(o.repo_id, root=o.dataset, delta_timestamps=delta)
         ds_meta = dataset.meta
     policy = make_policy(policy_cfg, ds_meta=ds_meta)
+    if o.backbone_norm == "batch":
+        n = unfreeze_batch_norm(policy.model.backbone)
+        log.info("backbone: %d trainable batch-norm layers (saved as lerobot's frozen ones)", n)
     stats = _stats(ds_meta, cams, backbone_weights is not None)
     preprocessor, postprocessor = make_pre_post_processors(policy_cfg, dataset_stats=stats)
     optimizer, scheduler = make_optimizer_and_scheduler(cfg, policy)
@@ -393,6 +398,8 @@ def _validate(o: TrainOptions) -> None:
             raise TrainError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(o, name)}")
     if o.eval_episodes < 0:
         raise TrainError(f"--eval-episodes must be >= 0; got {o.eval_episodes}")
+    if o.backbone_norm not in NORM_CHOICES:
+        raise TrainError(f"--backbone-norm must be one of {', '.join(NORM_CHOICES)}; got {o.backbone_norm!r}")
     if not (o.lr > 0 and 0 <= o.lr_min <= o.lr):
         raise TrainError(f"need --lr > 0 and 0 <= --lr-min <= --lr; got {o.lr}, {o.lr_min}")
     if not o.dataset.is_dir():

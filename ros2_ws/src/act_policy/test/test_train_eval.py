@@ -37,7 +37,7 @@ def run(dataset, tmp_path_factory):
     """12 steps at 32x48 from a 48x64 dataset, a checkpoint every 6 steps, each evaluated on 2 episodes."""
     out = tmp_path_factory.mktemp("train") / "run"
     summary = train(TrainOptions(dataset=dataset, out=out, steps=12, save_every=6, eval_episodes=2,
-                                 image_size=(32, 48), cache=True, **TINY))
+                                 image_size=(32, 48), cache=True, backbone_norm="batch", **TINY))
     return out, summary
 
 
@@ -84,6 +84,8 @@ def test_checkpoints_reload_offline_at_the_training_size(run, monkeypatch):
     theirs = ACTPolicy.from_pretrained(out / "checkpoints" / "last" / "pretrained_model")
     ours = loaded.policy.state_dict()
     assert all(torch.equal(v, ours[k]) for k, v in theirs.state_dict().items())
+    # trained with --backbone-norm batch: the statistics were learned, not left at 0/1, and load back
+    assert not torch.allclose(ours["model.backbone.bn1.running_var"], torch.ones(1))
 
 
 def test_resume_continues_from_the_last_checkpoint(run, dataset, tmp_path):
@@ -93,7 +95,7 @@ def test_resume_continues_from_the_last_checkpoint(run, dataset, tmp_path):
     copy = tmp_path / "run"
     subprocess.run(["cp", "-a", str(out), str(copy)], check=True)
     summary = train(TrainOptions(dataset=dataset, out=copy, steps=18, save_every=6, eval_episodes=0, resume=True,
-                                 image_size=(32, 48), **TINY))
+                                 image_size=(32, 48), backbone_norm="batch", **TINY))
     assert [r["step"] for r in summary["history"]] == [6, 12, 18]
     assert (copy / "checkpoints" / "000018" / "pretrained_model" / "model.safetensors").is_file()
     assert (copy / "checkpoints" / "last").resolve().name == "000018"
