@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+from so100_common.testing import wait_for
+
 BIN = Path(sys.executable).parent
 
 
@@ -31,10 +33,9 @@ def test_calibrate_follower_writes_lerobot_calibration(tmp_path):
         reader.start()
 
         def press_enter_after(prompt: bytes, pause: float = 0.0) -> None:
-            deadline = time.monotonic() + 90  # lerobot and torch import slowly on a loaded machine
-            while prompt not in seen:
-                assert time.monotonic() < deadline and cal.poll() is None, seen.decode(errors="replace")
-                time.sleep(0.05)
+            # lerobot and torch import slowly on a loaded machine
+            wait_for(lambda: prompt in seen or cal.poll() is not None, 90, f"the prompt {prompt!r}")
+            assert cal.poll() is None, seen.decode(errors="replace")
             time.sleep(pause)
             cal.stdin.write(b"\n")
             cal.stdin.flush()
