@@ -11,7 +11,7 @@
 Target: >= 80% success (Wilson 95% interval reported) in <= 60 minutes of CPU training.
 Printed: success with its interval, training time, and the success of every checkpoint.
 
-    .venv/bin/python benchmarks/learning.py [--episodes 40] [--steps 3000] [--json out.json]
+    .venv/bin/python benchmarks/learning.py [--episodes 40] [--steps 6000] [--json out.json]
 
 GPU recipe (seed defaults at full resolution; run where a GPU is lent):
     so100 train --dataset <work>/demos --out runs/gpu --image-size 480x640 --cache \\
@@ -21,6 +21,7 @@ GPU recipe (seed defaults at full resolution; run where a GPU is lent):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "output" / "bench_learning", help="work folder")
     ap.add_argument("--episodes", type=int, default=40, help="expert demonstrations (default 40)")
     ap.add_argument("--image-size", default="96x128", help="recorded and trained image size HxW (default 96x128)")
-    ap.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    ap.add_argument("--steps", type=int, default=6000, help="training steps (default 6000)")
     ap.add_argument("--save-every", type=int, default=500, help="checkpoint period (default 500)")
     ap.add_argument("--ckpt-episodes", type=int, default=10, help="sim episodes per checkpoint (default 10)")
     ap.add_argument("--eval-episodes", type=int, default=100, help="final evaluation episodes (default 100)")
@@ -57,7 +58,11 @@ def main() -> int:
     args = ap.parse_args()
     h, w = (int(v) for v in args.image_size.split("x"))
     args.work.mkdir(parents=True, exist_ok=True)
-    demos = args.work / f"demos_{args.episodes}_{h}x{w}"
+    # the scene's fingerprint in the name: a changed scene (camera, objects) never reuses old demonstrations
+    from so100_sim.scene import scene_xml
+
+    scene_id = hashlib.sha256(scene_xml().encode()).hexdigest()[:8]
+    demos = args.work / f"demos_{args.episodes}_{h}x{w}_{scene_id}"
     t0 = time.monotonic()
     if not demos.exists():
         from act_policy.sim_demos import record_expert_dataset
