@@ -36,6 +36,7 @@ class EvalReport:
     checkpoint: str = ""
     mode: str = "sim"  # "sim" (in-process env) or "graph" (act_inference <-> sim_bridge)
     step: int | None = None  # training step of the checkpoint, when known
+    execution: str = ""  # how chunks were executed, e.g. "15 actions per chunk"
 
     @property
     def n(self) -> int:
@@ -88,7 +89,7 @@ class EvalReport:
     def to_dict(self) -> dict[str, Any]:
         lo, hi = self.wilson95
         return {
-            "checkpoint": self.checkpoint, "mode": self.mode, "step": self.step,
+            "checkpoint": self.checkpoint, "mode": self.mode, "step": self.step, "execution": self.execution,
             "episodes": self.n, "successes": self.successes, "success_rate": self.success_rate,
             "wilson95": [lo, hi], "avg_steps": self.avg_steps, "avg_episode_s": self.avg_episode_s,
             "wall_s": self.wall_s, "episodes_per_min": self.episodes_per_min,
@@ -98,7 +99,8 @@ class EvalReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvalReport:
         return cls(episodes=[EpisodeResult(**e) for e in d["per_episode"]], wall_s=float(d["wall_s"]),
-                   checkpoint=d.get("checkpoint", ""), mode=d.get("mode", "sim"), step=d.get("step"))
+                   checkpoint=d.get("checkpoint", ""), mode=d.get("mode", "sim"), step=d.get("step"),
+                   execution=d.get("execution", ""))
 
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

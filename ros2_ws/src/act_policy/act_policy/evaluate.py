@@ -70,7 +70,8 @@ class SimEvaluator:
         for first in range(0, episodes, len(self.envs)):
             batch = list(range(first, min(first + len(self.envs), episodes)))
             results += self._run_batch(loaded, batch, start_seed, progress)
-        return EvalReport(results, wall_s=time.monotonic() - start, checkpoint=str(loaded.path), mode="sim")
+        return EvalReport(results, wall_s=time.monotonic() - start, checkpoint=str(loaded.path), mode="sim",
+                          execution=execution_of(loaded.policy.config))
 
     # ------------------------------------------------------------ internals
     def _run_batch(self, loaded: LoadedPolicy, indices: list[int], start_seed: int,
@@ -115,6 +116,14 @@ class SimEvaluator:
         return loaded.postprocessor(action).detach().cpu().numpy().astype(np.float32)
 
 
+def execution_of(config: Any) -> str:
+    """How a policy config executes its chunks, in words."""
+    coeff = getattr(config, "temporal_ensemble_coeff", None)
+    if coeff is not None:
+        return f"temporal ensembling {coeff:g} (a chunk every step)"
+    return f"{getattr(config, 'n_action_steps', 1)} actions per chunk"
+
+
 def envs_task() -> str:
     from so100_sim.task import TASK_DESCRIPTION
 
@@ -123,10 +132,17 @@ def envs_task() -> str:
 
 def evaluate_checkpoint(checkpoint: str, episodes: int = 50, n_envs: int = 4, start_seed: int = DEFAULT_EVAL_SEED,
                         device: str | None = None, episode_steps: int | None = None,
-                        progress: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
-    """Load ``checkpoint`` and evaluate it in-process (see :class:`SimEvaluator`)."""
+                        progress: Callable[[EpisodeResult], None] | None = None, *,
+                        n_action_steps: int | None = None,
+                        temporal_ensemble_coeff: float | None = None) -> EvalReport:
+    """Load ``checkpoint`` and evaluate it in-process (see :class:`SimEvaluator`).
+
+    ``n_action_steps`` and ``temporal_ensemble_coeff`` override how the policy executes its
+    chunks (see :func:`act_policy.policy_io.load_policy`); the checkpoint's own way if None.
+    """
     from act_policy.policy_io import load_policy
 
-    loaded = load_policy(checkpoint, device)
+    loaded = load_policy(checkpoint, device, n_action_steps=n_action_steps,
+                         temporal_ensemble_coeff=temporal_ensemble_coeff)
     with SimEvaluator(loaded.inputs, n_envs=min(n_envs, episodes), episode_steps=episode_steps) as ev:
         return ev.run(loaded, episodes, start_seed, progress)

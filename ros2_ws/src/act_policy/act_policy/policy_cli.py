@@ -147,6 +147,11 @@ def eval_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED, help=f"seed of episode 0 "
                                                                         f"(default {DEFAULT_EVAL_SEED})")
     ap.add_argument("--episode-steps", type=int, default=None, help="time limit in steps (default: the task's, 300)")
+    ap.add_argument("--n-action-steps", type=int, default=None, metavar="N",
+                    help="actions executed per predicted chunk, 1..chunk size (default: the checkpoint's)")
+    ap.add_argument("--temporal-ensemble", type=float, default=None, metavar="COEFF",
+                    help="ACT's temporal ensembling with weights exp(-COEFF * i), a chunk every step "
+                         "(ACT's paper uses 0.01; default off)")
     ap.add_argument("--device", default=None, help="cpu, cuda ... (default: the GPU when there is one)")
     ap.add_argument("--json", type=Path, default=None, help="write the results (per episode too) to this file")
     ap.add_argument("--graph", action="store_true",
@@ -162,6 +167,14 @@ def eval_main(argv: list[str]) -> int:
     if a.episodes < 1 or a.envs < 1:
         print("so100 eval: error: --episodes and --envs must be >= 1", file=sys.stderr)
         return 2
+    if a.temporal_ensemble is not None and a.n_action_steps is not None:
+        print("so100 eval: error: --temporal-ensemble executes one action per chunk; drop --n-action-steps",
+              file=sys.stderr)
+        return 2
+    if (a.temporal_ensemble is not None and not a.temporal_ensemble >= 0) or (
+            a.n_action_steps is not None and a.n_action_steps < 1):
+        print("so100 eval: error: --temporal-ensemble must be >= 0 and --n-action-steps >= 1", file=sys.stderr)
+        return 2
     setup_logging()
 
     def progress(ep) -> None:
@@ -174,17 +187,26 @@ def eval_main(argv: list[str]) -> int:
             from act_policy.graph_eval import evaluate_through_graph
 
             kwargs = {"episode_steps": a.episode_steps} if a.episode_steps else {}
-            report = evaluate_through_graph(a.checkpoint, a.episodes, a.seed, device=a.device or "auto", **kwargs)
+            extra = [f"n_action_steps:={a.n_action_steps}"] if a.n_action_steps else []
+            if a.temporal_ensemble is not None:
+                extra.append(f"temporal_ensemble_coeff:={a.temporal_ensemble}")
+            report = evaluate_through_graph(a.checkpoint, a.episodes, a.seed, device=a.device or "auto",
+                                            extra_args=extra, **kwargs)
+            if a.temporal_ensemble is not None:
+                report.execution = f"temporal ensembling {a.temporal_ensemble:g} (a chunk every step)"
+            elif a.n_action_steps:
+                report.execution = f"{a.n_action_steps} actions per chunk"
         else:
             from act_policy.evaluate import evaluate_checkpoint
 
             report = evaluate_checkpoint(str(a.checkpoint), a.episodes, a.envs, a.seed, a.device, a.episode_steps,
-                                         progress)
+                                         progress, n_action_steps=a.n_action_steps,
+                                         temporal_ensemble_coeff=a.temporal_ensemble)
     except ActPolicyError as e:
         print(f"so100 eval: error: {e}", file=sys.stderr)
         return 1
     print(report.episode_table())
-    print(f"{report.mode}: {report.summary()}")
+    print(f"{report.mode}{f' ({report.execution})' if report.execution else ''}: {report.summary()}")
     if a.json:
         report.write_json(a.json)
         print(f"results: {a.json}")

@@ -141,6 +141,24 @@ def test_eval_cli_table_and_json(run, tmp_path):
     assert str(out / "best") in data["checkpoint"]  # a run folder means its best/
 
 
+def test_eval_cli_overrides_how_chunks_are_executed(run, tmp_path):
+    """--temporal-ensemble / --n-action-steps reach the policy (the report says what ran); both at once is refused."""
+    out, _ = run
+    common = [str(BIN / "so100"), "eval", str(out), "--episodes", "2", "--envs", "2", "--episode-steps", "6", "--quiet"]
+    for flags, expected in ((["--temporal-ensemble", "0.01"], "temporal ensembling 0.01 (a chunk every step)"),
+                            (["--n-action-steps", "3"], "3 actions per chunk"), ([], "10 actions per chunk")):
+        result = subprocess.run(common + flags + ["--json", str(tmp_path / "e.json")], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads((tmp_path / "e.json").read_text())["execution"] == expected
+        assert f"sim ({expected})" in result.stdout
+    both = subprocess.run(common + ["--temporal-ensemble", "0.01", "--n-action-steps", "3"], capture_output=True,
+                          text=True, timeout=120)
+    assert both.returncode == 2 and "drop --n-action-steps" in both.stderr
+    too_many = subprocess.run(common + ["--n-action-steps", "11"], capture_output=True, text=True, timeout=300)
+    assert too_many.returncode == 1 and "n_action_steps must be in 1..chunk_size (10)" in too_many.stderr
+
+
 def test_eval_and_train_cli_errors_are_clear(tmp_path):
     bad = subprocess.run([str(BIN / "so100"), "eval", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "is not a checkpoint" in bad.stderr
