@@ -62,11 +62,11 @@ class ActInference(Node):
         ramp = p(
             "start_ramp_s",
             1.0,
-            description="blend from the current pose to the policy over this long (s)",
+            description="close the gap from the current pose to the policy's actions over this long (s)",
             min_value=0.0,
             max_value=10.0,
         )
-        speed = p("max_joint_speed", 1.0, description="joint speed cap while ramping in (rad/s)", min_value=0.01)
+        speed = p("max_joint_speed", 1.0, description="the start gap closes no faster than this (rad/s)", min_value=0.01)
         threads = p("torch_threads", 0, description="torch intra-op threads; 0 = torch's default", min_value=0)
         report = p("report_period", 5.0, description="seconds between status lines", min_value=0.5)
         if not checkpoint:

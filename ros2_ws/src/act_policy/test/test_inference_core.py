@@ -143,6 +143,38 @@ def test_smooth_start_ramps_from_the_pose_within_the_speed_cap():
     assert first_policy * DT >= 0.5  # no sooner than start_ramp_s
 
 
+def test_ramp_closes_the_start_gap_but_lets_the_policys_own_motion_through():
+    """A policy moving at 2 rad/s (a trained reach) is not slowed by the 1 rad/s cap: only the gap
+    between the pose and its first action closes, within the cap, and then the policy is followed exactly."""
+    speed, cap = 2.0, 1.0
+
+    def moving(offset: float):
+        def fn(req: Request) -> np.ndarray:
+            c = np.zeros((10, 6))
+            c[:, 0] = offset + speed * DT * (req.step + np.arange(10))  # the action for tick k names k
+            return c
+        return fn
+
+    def target(k: int, offset: float) -> float:
+        return offset + speed * DT * k
+
+    for offset in (0.0, 0.5):
+        core = InferenceCore(config(start_ramp_s=0.3, max_joint_speed=cap), ScriptedPredictor(1, moving(offset)))
+        cmds = run(core, 60)
+        acting = [(k, c) for k, c in enumerate(cmds) if c.mode in ("ramp", "policy")]
+        assert acting and acting[-1][1].mode == "policy"
+        gap = np.array([c.position[0] - target(k, offset) for k, c in acting])
+        assert np.all(np.abs(np.diff(np.abs(gap))) <= cap * DT + 1e-9)  # the gap closes within the cap
+        assert np.all(np.diff(np.abs(gap)) <= 1e-12) and gap[-1] == pytest.approx(0.0)  # and only closes
+        ramp_ticks = sum(c.mode == "ramp" for _, c in acting)
+        if offset == 0.0:  # a small gap (the policy is one tick ahead): closed over start_ramp_s
+            assert abs(gap[0]) < 0.1 and ramp_ticks * DT <= 0.3 + 1e-9
+        else:
+            assert ramp_ticks * DT >= 0.5 / cap - 1e-9  # 0.5 rad at <= 1 rad/s: at least 0.5 s of ramp
+        moved = np.diff([c.position[0] for _, c in acting[-10:]])
+        assert np.allclose(moved, speed * DT)  # after the ramp the arm follows the policy's speed
+
+
 def test_non_finite_chunk_is_dropped_and_the_arm_holds(caplog):
     chunks = iter([np.full((10, 6), np.nan)] + [np.zeros((10, 6))] * 100)
     core = InferenceCore(config(), ScriptedPredictor(1, lambda r: next(chunks)))
