@@ -116,12 +116,16 @@ class SimEvaluator:
         return loaded.postprocessor(action).detach().cpu().numpy().astype(np.float32)
 
 
+def describe_execution(n_action_steps: int | None, temporal_ensemble_coeff: float | None) -> str:
+    """How chunks are executed, in words (ensembling wins, as in lerobot's ACT)."""
+    if temporal_ensemble_coeff is not None:
+        return f"temporal ensembling {temporal_ensemble_coeff:g} (a chunk every step)"
+    return f"{n_action_steps} actions per chunk"
+
+
 def execution_of(config: Any) -> str:
     """How a policy config executes its chunks, in words."""
-    coeff = getattr(config, "temporal_ensemble_coeff", None)
-    if coeff is not None:
-        return f"temporal ensembling {coeff:g} (a chunk every step)"
-    return f"{getattr(config, 'n_action_steps', 1)} actions per chunk"
+    return describe_execution(getattr(config, "n_action_steps", 1), getattr(config, "temporal_ensemble_coeff", None))
 
 
 def envs_task() -> str:

@@ -155,6 +155,8 @@ def test_eval_cli_overrides_how_chunks_are_executed(run, tmp_path):
     both = subprocess.run(common + ["--temporal-ensemble", "0.01", "--n-action-steps", "3"], capture_output=True,
                           text=True, timeout=120)
     assert both.returncode == 2 and "drop --n-action-steps" in both.stderr
+    zero = subprocess.run(common + ["--temporal-ensemble", "0"], capture_output=True, text=True, timeout=120)
+    assert zero.returncode == 2 and "must be > 0" in zero.stderr
     too_many = subprocess.run(common + ["--n-action-steps", "11"], capture_output=True, text=True, timeout=300)
     assert too_many.returncode == 1 and "n_action_steps must be in 1..chunk_size (10)" in too_many.stderr
 
