@@ -30,6 +30,8 @@ from pathlib import Path
 
 from machine import machine_info, reproduce_command
 
+from act_policy.backbone_norm import NORM_CHOICES
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -52,7 +54,7 @@ def main() -> int:
     ap.add_argument("--eval-episodes", type=int, default=100, help="final evaluation episodes (default 100)")
     ap.add_argument("--cameras", nargs="+", default=["overhead_cam"],
                     help="cameras the policy sees (default: overhead_cam; wrist_cam is the other)")
-    ap.add_argument("--backbone-norm", choices=("frozen", "batch"), default="frozen",
+    ap.add_argument("--backbone-norm", choices=NORM_CHOICES, default="frozen",
                     help="so100 train --backbone-norm (default frozen)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()

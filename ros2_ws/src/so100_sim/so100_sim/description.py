@@ -256,7 +256,7 @@ def _r3(v: Sequence[float], nd: int = 7) -> Vec3:
     return (round(float(v[0]), nd), round(float(v[1]), nd), round(float(v[2]), nd))
 
 
-def _look_rpy(forward: Sequence[float], right: Sequence[float]) -> Vec3:
+def look_rpy(forward: Sequence[float], right: Sequence[float]) -> Vec3:
     """URDF rpy of an optical frame with z along ``forward`` and x along ``right`` (made orthogonal)."""
     z = np.asarray(forward, dtype=float)
     z /= np.linalg.norm(z)
@@ -264,6 +264,12 @@ def _look_rpy(forward: Sequence[float], right: Sequence[float]) -> Vec3:
     x = x - (x @ z) * z
     x /= np.linalg.norm(x)
     return _r3(rpy_from_matrix(np.column_stack((x, np.cross(z, x), z))))
+
+
+def mjcf_camera_quat(optical: Origin) -> np.ndarray:
+    """The MJCF ``<camera quat>`` of an optical frame: MuJoCo looks along -z with y up, i.e. the
+    optical frame (z forward, y down) turned 180° about its x axis."""
+    return quat_mul(optical.quat(), (0.0, 1.0, 0.0, 0.0))
 
 
 # ---------------------------------------------------------------- the SO-100
@@ -340,7 +346,7 @@ _WRIST_CAMERA_POS: Vec3 = (-0.008, -0.03, -0.052)
 WRIST_CAMERA = Camera(
     "wrist",
     "gripper_link",
-    Origin(_WRIST_CAMERA_POS, _look_rpy(forward=(0.0, 0.03, -0.053), right=(0.0, -1.0, 0.0))),
+    Origin(_WRIST_CAMERA_POS, look_rpy(forward=(0.0, 0.03, -0.053), right=(0.0, -1.0, 0.0))),
     fovy=65.0,  # a typical small USB wrist camera (estimate)
 )
 
@@ -602,10 +608,8 @@ def to_mjcf_robot(
                 ET.SubElement(body, "site", site)
         for cam in robot.cameras:
             if cam.parent == link.name:
-                # MuJoCo looks along -z with y up: the optical frame turned 180° about its x axis
-                quat = quat_mul(cam.origin.quat(), (0.0, 1.0, 0.0, 0.0))
-                ET.SubElement(body, "camera", name=cam.name, pos=_fs(cam.origin.xyz), quat=_fs(quat),
-                              fovy=_f(cam.fovy))
+                ET.SubElement(body, "camera", name=cam.name, pos=_fs(cam.origin.xyz),
+                              quat=_fs(mjcf_camera_quat(cam.origin)), fovy=_f(cam.fovy))
         for cj in robot.child_joints(link.name):
             if cj.child not in frames:
                 add_body(body, robot.link(cj.child), cj)

@@ -9,7 +9,7 @@ workspace, the arm at home and the gripper above the brick hide the brick (a thi
 expert's reach-and-grasp frames show fewer than 3 brick pixels at 96×128; from the corner
 the brick is never hidden).
 
-Dependency rule: no ROS runtime; builds XML text only.
+Dependency rule: no ROS runtime, no mujoco; builds XML text (numpy for the camera's pose).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 
-from so100_sim.description import to_mjcf_robot
+import numpy as np
+
+from so100_sim.description import Origin, look_rpy, mjcf_camera_quat, to_mjcf_robot
 from so100_sim.errors import SimError
 from so100_sim.task import TaskConfig
 
@@ -70,27 +72,16 @@ def _brick(config: TaskConfig) -> str:
     )
 
 
-def look_at_xyaxes(eye: tuple[float, float, float], target: tuple[float, float, float]) -> str:
-    """MJCF ``xyaxes`` of a camera at ``eye`` looking at ``target`` with the image's up toward world +z."""
-    forward = [t - e for t, e in zip(target, eye, strict=True)]
-    norm = math.sqrt(sum(v * v for v in forward))
-    fx, fy, fz = (v / norm for v in forward)
-    if math.hypot(fx, fy) < 1e-9:
-        raise SimError("look_at_xyaxes: a camera looking straight down needs an explicit orientation")
-    # x = forward × up (the image's right), y = x × forward (the image's up); MuJoCo looks along -z
-    x = (fy, -fx, 0.0)
-    xn = math.hypot(fx, fy)
-    x = (x[0] / xn, x[1] / xn, 0.0)
-    y = (x[1] * fz - x[2] * fy, x[2] * fx - x[0] * fz, x[0] * fy - x[1] * fx)
-    return " ".join(f"{v:.5f}" for v in (*x, *y))
-
-
 def scene_xml(config: TaskConfig | None = None, *, timestep: float = 0.002) -> str:
     """The whole world as MJCF text."""
     config = config or TaskConfig()
     bx, by = config.bowl_xy
-    centre = (0.5 * (config.brick_xy[0] + bx), 0.5 * (config.brick_xy[1] + by), 0.0)
-    eye = tuple(c + o for c, o in zip(centre, OVERHEAD_CAMERA_OFFSET, strict=True))
+    centre = np.array([0.5 * (config.brick_xy[0] + bx), 0.5 * (config.brick_xy[1] + by), 0.0])
+    eye = centre + OVERHEAD_CAMERA_OFFSET
+    forward = centre - eye  # the image's right is level, so its up points toward world +z
+    overhead = Origin(tuple(eye), look_rpy(forward=forward, right=np.cross(forward, (0.0, 0.0, 1.0))))
+    cam_pos = " ".join(f"{v:.4f}" for v in overhead.xyz)
+    cam_quat = " ".join(f"{v:.6f}" for v in mjcf_camera_quat(overhead))
     world = f"""
 <mujoco model="so100_pick_place">
   <compiler angle="radian" autolimits="true"/>
@@ -112,8 +103,7 @@ def scene_xml(config: TaskConfig | None = None, *, timestep: float = 0.002) -> s
     <geom name="floor" type="plane" size="2 2 0.1" pos="0 0 -0.75" material="floor" contype="0" conaffinity="0"/>
     <geom name="{TABLE_GEOM}" type="box" size="0.45 0.45 0.02" pos="0 -0.15 -0.02" material="table"
           friction="1 0.005 0.0001"/>
-    <camera name="{OVERHEAD_CAMERA}" pos="{eye[0]:.3f} {eye[1]:.3f} {eye[2]:.3f}"
-            xyaxes="{look_at_xyaxes(eye, centre)}" fovy="{D435_COLOR_FOVY}"/>
+    <camera name="{OVERHEAD_CAMERA}" pos="{cam_pos}" quat="{cam_quat}" fovy="{D435_COLOR_FOVY}"/>
     {_brick(config)}
     <body name="{BOWL_BODY}" pos="{bx} {by} 0">
       {_bowl_walls(config)}
