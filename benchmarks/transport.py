@@ -11,6 +11,9 @@ subscriber checks it. A content mismatch, a duplicate or a crash exits non-zero;
 target prints FAIL and still exits 0.
 
     .venv/bin/python benchmarks/transport.py [--duration 10] [--json results.json]
+
+``SO100_YIELD_AFTER_LARGE=0`` in the environment measures the runtime without its CPU yield after
+large payloads (``so100_common.transport.yielding``), for A/B comparisons.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from so100_common import messages, names
 from so100_common.node import Node
 from so100_common.qos import QoS
 from so100_common.supervisor import router_running
-from so100_common.transport import shutdown_backend
+from so100_common.transport import shutdown_backend, yielding
 
 ROOT = Path(__file__).resolve().parent.parent
 JOINT_RATE, IMAGE_RATE = 200.0, 30.0
@@ -542,6 +545,8 @@ def report(res: dict[str, Any]) -> str:
         f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['platform']}",
         f"         Python {m['python']}, eclipse-zenoh {m['zenoh']}; commit {m['commit']}",
         f"command: {res['command']}",
+        f"runtime: CPU yield after payloads >= {yielding.LARGE_PAYLOAD // 1024} KiB "
+        f"{'on' if res['yield_after_large'] else 'off'} (SO100_YIELD_AFTER_LARGE=0 turns it off)",
         "",
         f"Phase 1: {res['window_s']:.1f} s measured, reliable QoS depth {QOS.depth}, images rgb8 {WIDTH}x{HEIGHT}",
         f"  {'topic':<24} {'rate Hz':>8} {'sent':>6} {'recv':>6} {'lost':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}",
@@ -618,7 +623,10 @@ def main() -> int:
     res = analyse(pub, sub, run)
     res |= {
         "machine": machine_info(zenoh=importlib.metadata.version("eclipse-zenoh")),
-        "command": reproduce_command("benchmarks/transport.py"),
+        "command": reproduce_command("benchmarks/transport.py").replace(
+            " && ", " && " if yielding.ENABLED else " && SO100_YIELD_AFTER_LARGE=0 ", 1
+        ),
+        "yield_after_large": yielding.ENABLED,
         "duration_s": args.duration,
         "targets": [{"name": n, "value": v, "pass": ok} for n, v, ok in targets(res)],
     }

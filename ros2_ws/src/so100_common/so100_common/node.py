@@ -26,7 +26,7 @@ from so100_common.messages import ServiceType, deserialize, msg_class, new_messa
 from so100_common.params import ParameterSpec, ParameterStore, infer_type
 from so100_common.qos import DEFAULT, QoS
 from so100_common.ros_args import NodeArgs, resolve_node_args
-from so100_common.transport import get_backend, shutdown_backend
+from so100_common.transport import get_backend, shutdown_backend, yielding
 
 
 def _typename(msg_type: str | type) -> str:
@@ -47,8 +47,13 @@ class Publisher:
         self.count = 0
 
     def publish(self, msg: Any) -> None:
-        payload = msg if isinstance(msg, (bytes, bytearray, memoryview)) else serialize(msg, self.typename)
-        self._impl.publish(bytes(payload))
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            payload = bytes(msg)
+        else:
+            payload = serialize(msg, self.typename)
+            yielding.after_payload(len(payload))
+        self._impl.publish(payload)
+        yielding.after_payload(len(payload))
         self.count += 1
 
     def destroy(self) -> None:
@@ -368,6 +373,7 @@ class Node:
             sub.callback(arg)
         except Exception:
             self.logger.exception("callback for %s raised; message dropped", sub.topic)
+        yielding.after_payload(len(payload))
 
     def _dispatch_request(self, item: tuple[Any, bytes, Callable[[bytes], None]]) -> None:
         (srv, fq, callback), payload, reply = item

@@ -21,7 +21,7 @@ import zenoh.ext as zx
 from so100_common.errors import ServiceTimeout, TransportError
 from so100_common.messages import ServiceType, dds_type_name, type_hash
 from so100_common.qos import QoS
-from so100_common.transport import zenoh_config
+from so100_common.transport import yielding, zenoh_config
 from so100_common.transport.base import OnRequest, OnSample
 from so100_common.transport.zenoh_wire import (
     Token,
@@ -177,10 +177,12 @@ class ZenohSubscription(_Entity):
         except TransportError as e:
             self._warn("dropped a sample on %s: %s", self.topic, e)
             return
+        payload = sample.payload.to_bytes()
         try:
-            self._on_sample(sample.payload.to_bytes(), ts)
+            self._on_sample(payload, ts)
         except Exception:
             log.exception("subscription callback failed on %s", self.topic)
+        yielding.after_payload(len(payload))
 
     def destroy(self) -> None:
         self._undeclare_token()
