@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from act_policy.inference_core import Command, InferenceConfig, InferenceCore, Observation, ThreadedPredictor
-from act_policy.policy_io import STATE_KEY, CheckpointError, LoadedPolicy, load_policy, resolve_checkpoint
+from act_policy.policy_io import CheckpointError, LoadedPolicy, load_policy, predict_chunk, resolve_checkpoint
 from so100_common import messages, names
 from so100_common.node import Node, run_node
 from so100_common.qos import SENSOR_DATA, QoS
@@ -137,12 +137,10 @@ class ActInference(Node):
     # ------------------------------------------------------------ inference (worker thread)
     def predict(self, obs: Observation) -> np.ndarray:
         """One chunk (chunk_size, 6) in radians from one observation."""
-        import torch
-
         lp: LoadedPolicy = self.lp
         h, w = lp.inputs.height, lp.inputs.width
-        batch = {STATE_KEY: torch.from_numpy(np.asarray(obs.state, dtype=np.float32)).unsqueeze(0)}
-        for cam, key in zip(lp.inputs.cameras, lp.inputs.image_keys, strict=True):
+        images = {}
+        for cam in lp.inputs.cameras:
             img = obs.images[cam]
             if img.shape[:2] != (h, w):
                 import cv2
@@ -158,11 +156,8 @@ class ActInference(Node):
                         h,
                     )
                 img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-            batch[key] = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(255).unsqueeze(0)
-        with torch.inference_mode():
-            chunk = lp.policy.predict_action_chunk(lp.preprocessor(batch))
-            chunk = lp.postprocessor(chunk)
-        return chunk[0].float().cpu().numpy()
+            images[cam] = img
+        return predict_chunk(lp, obs.state, images)
 
     def _warmup(self) -> float:
         """One inference on a blank observation: loads kernels and measures the latency."""

@@ -59,19 +59,35 @@ class SimEvaluator:
         return (i.cameras, i.height, i.width, i.fps) == (inputs.cameras, inputs.height, inputs.width, inputs.fps)
 
     def run(self, loaded: LoadedPolicy, episodes: int, start_seed: int = DEFAULT_EVAL_SEED,
-            progress: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
-        """Roll ``loaded`` out for ``episodes`` episodes; ``progress`` is called as each one ends."""
+            progress: Callable[[EpisodeResult], None] | None = None, *,
+            inference_latency: float | None = None) -> EvalReport:
+        """Roll ``loaded`` out for ``episodes`` episodes; ``progress`` is called as each one ends.
+
+        ``inference_latency`` (seconds): drive each env with act_inference's own control core
+        (:class:`act_policy.inference_core.InferenceCore`) in simulated time, each chunk arriving
+        that long after its observation, as in the deployed graph; None = lerobot's
+        ``select_action`` with no latency.
+        """
         if not self.compatible(loaded.inputs):
             raise ValueError(f"this evaluator renders {self.inputs}, the policy expects {loaded.inputs}")
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1; got {episodes}")
         start = time.monotonic()
         results: list[EpisodeResult] = []
-        for first in range(0, episodes, len(self.envs)):
-            batch = list(range(first, min(first + len(self.envs), episodes)))
-            results += self._run_batch(loaded, batch, start_seed, progress)
+        if inference_latency is not None:
+            for i in range(episodes):
+                results.append(self._run_scheduled(loaded, i, start_seed, inference_latency))
+                if progress:
+                    progress(results[-1])
+        else:
+            for first in range(0, episodes, len(self.envs)):
+                batch = list(range(first, min(first + len(self.envs), episodes)))
+                results += self._run_batch(loaded, batch, start_seed, progress)
+        execution = execution_of(loaded.policy.config)
+        if inference_latency is not None:
+            execution += f", act_inference's schedule with {1000 * inference_latency:g} ms inference"
         return EvalReport(results, wall_s=time.monotonic() - start, checkpoint=str(loaded.path), mode="sim",
-                          execution=execution_of(loaded.policy.config))
+                          execution=execution)
 
     # ------------------------------------------------------------ internals
     def _run_batch(self, loaded: LoadedPolicy, indices: list[int], start_seed: int,
@@ -100,6 +116,32 @@ class SimEvaluator:
                         if progress:
                             progress(result)
         return [EpisodeResult(i, start_seed + i, success[k], steps[k], ended[k]) for k, i in enumerate(indices)]
+
+    def _run_scheduled(self, loaded: LoadedPolicy, index: int, start_seed: int, latency: float) -> EpisodeResult:
+        """One episode driven by act_inference's control core in simulated time (see :meth:`run`)."""
+        from act_policy.inference_core import InferenceConfig, InferenceCore, SteppedPredictor
+        from act_policy.policy_io import predict_chunk
+
+        env, inputs, config = self.envs[0], loaded.inputs, loaded.policy.config
+        coeff = getattr(config, "temporal_ensemble_coeff", None) or 0.0
+        cfg = InferenceConfig(rate=inputs.fps, cameras=inputs.cameras, chunk_size=loaded.chunk_size,
+                              n_action_steps=loaded.n_action_steps, temporal_ensemble_coeff=coeff)
+        predictor = SteppedPredictor(lambda o: predict_chunk(loaded, o.state, o.images), latency, cfg.rate)
+        core = InferenceCore(cfg, predictor)
+        core.set_latency_estimate(latency)
+        obs, _ = env.reset(seed=start_seed + index)
+        t0 = time.monotonic()
+        for step in range(1, self.episode_steps + 1):
+            now = (step - 1) / cfg.rate
+            core.observe_state(obs["agent_pos"], now)
+            for cam in inputs.cameras:
+                core.observe_image(cam, obs["pixels"][cam], now)
+            command = core.tick(now)
+            action = obs["agent_pos"] if command.position is None else command.position
+            obs, _, terminated, truncated, info = env.step(np.asarray(action, dtype=np.float32))
+            if terminated or truncated:
+                break
+        return EpisodeResult(index, start_seed + index, bool(info["is_success"]), step, time.monotonic() - t0)
 
     def act(self, loaded: LoadedPolicy, observations: list[dict]) -> np.ndarray:
         """One batched policy step: env observations -> (B, 6) joint targets (rad)."""
@@ -138,15 +180,18 @@ def evaluate_checkpoint(checkpoint: str, episodes: int = 50, n_envs: int = 4, st
                         device: str | None = None, episode_steps: int | None = None,
                         progress: Callable[[EpisodeResult], None] | None = None, *,
                         n_action_steps: int | None = None,
-                        temporal_ensemble_coeff: float | None = None) -> EvalReport:
+                        temporal_ensemble_coeff: float | None = None,
+                        inference_latency: float | None = None) -> EvalReport:
     """Load ``checkpoint`` and evaluate it in-process (see :class:`SimEvaluator`).
 
     ``n_action_steps`` and ``temporal_ensemble_coeff`` override how the policy executes its
     chunks (see :func:`act_policy.policy_io.load_policy`); the checkpoint's own way if None.
+    ``inference_latency``: see :meth:`SimEvaluator.run`.
     """
     from act_policy.policy_io import load_policy
 
     loaded = load_policy(checkpoint, device, n_action_steps=n_action_steps,
                          temporal_ensemble_coeff=temporal_ensemble_coeff)
-    with SimEvaluator(loaded.inputs, n_envs=min(n_envs, episodes), episode_steps=episode_steps) as ev:
-        return ev.run(loaded, episodes, start_seed, progress)
+    n_envs = 1 if inference_latency is not None else min(n_envs, episodes)  # the core drives one env at a time
+    with SimEvaluator(loaded.inputs, n_envs=n_envs, episode_steps=episode_steps) as ev:
+        return ev.run(loaded, episodes, start_seed, progress, inference_latency=inference_latency)

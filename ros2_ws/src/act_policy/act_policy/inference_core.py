@@ -134,6 +134,41 @@ class ThreadedPredictor:
         self._thread.join(timeout)
 
 
+class SteppedPredictor:
+    """Inference in simulated time: a chunk is handed over ``latency`` seconds after it was asked for.
+
+    For evaluating act_inference's schedule without a clock (``so100 eval --inference-latency``):
+    each :meth:`poll` is one control tick; a request submitted during a tick is returned by the
+    poll of the first later tick at or after the latency (at least the next one, as a worker
+    thread's result is).
+    """
+
+    def __init__(self, predict: Callable[[Observation], np.ndarray], latency: float, rate: float) -> None:
+        if latency < 0 or rate <= 0:
+            raise ValueError(f"latency must be >= 0 s and rate > 0 Hz, got {latency} and {rate}")
+        self._predict = predict
+        self.latency = latency
+        self.ticks = max(1, math.ceil(latency * rate - 1e-9))  # polls from a submit to its result
+        self._pending: list[list] = []  # [polls left, request]
+
+    def submit(self, request: Request) -> None:
+        self._pending.append([self.ticks, request])
+
+    def poll(self) -> list[Result]:
+        out = []
+        for item in self._pending:
+            item[0] -= 1
+            if item[0] <= 0:
+                req = item[1]
+                try:
+                    chunk = np.asarray(self._predict(req.observation), dtype=np.float64)
+                    out.append(Result(req.id, chunk, self.latency))
+                except Exception as e:  # noqa: BLE001 - as ThreadedPredictor: the core holds
+                    out.append(Result(req.id, None, self.latency, f"{type(e).__name__}: {e}"))
+        self._pending = [item for item in self._pending if item[0] > 0]
+        return out
+
+
 @dataclasses.dataclass
 class Stats:
     """Counters the node reports periodically and at shutdown."""

@@ -153,6 +153,11 @@ def eval_parser() -> argparse.ArgumentParser:
     ap.add_argument("--temporal-ensemble", type=float, default=None, metavar="COEFF",
                     help="ACT's temporal ensembling with weights exp(-COEFF * i), a chunk every step "
                          "(ACT's paper uses 0.01; default off)")
+    ap.add_argument("--inference-latency", type=float, default=None, metavar="MS",
+                    help="in-process, but executed as act_inference does: its control core in simulated time, "
+                         "each chunk arriving MS milliseconds after its observation (actions for the ticks "
+                         "that passed are skipped); deterministic, and as fast as in-process. act_inference "
+                         "logs its measured latency (default: lerobot's select_action, no latency)")
     ap.add_argument("--device", default=None, help="cpu, cuda ... (default: the GPU when there is one)")
     ap.add_argument("--json", type=Path, default=None, help="write the results (per episode too) to this file")
     ap.add_argument("--graph", action="store_true",
@@ -176,6 +181,10 @@ def eval_main(argv: list[str]) -> int:
             a.n_action_steps is not None and a.n_action_steps < 1):
         # 0 would mean uniform weights in-process but "off" in act_inference: refused, so both modes agree
         print("so100 eval: error: --temporal-ensemble must be > 0 and --n-action-steps >= 1", file=sys.stderr)
+        return 2
+    if a.inference_latency is not None and (a.graph or not a.inference_latency >= 0):
+        print("so100 eval: error: --inference-latency must be >= 0 ms and is for in-process evaluation "
+              "(--graph runs with its real latency)", file=sys.stderr)
         return 2
     setup_logging()
 
@@ -203,7 +212,9 @@ def eval_main(argv: list[str]) -> int:
 
             report = evaluate_checkpoint(str(a.checkpoint), a.episodes, a.envs, a.seed, a.device, a.episode_steps,
                                          progress, n_action_steps=a.n_action_steps,
-                                         temporal_ensemble_coeff=a.temporal_ensemble)
+                                         temporal_ensemble_coeff=a.temporal_ensemble,
+                                         inference_latency=None if a.inference_latency is None
+                                         else a.inference_latency / 1000)
     except ActPolicyError as e:
         print(f"so100 eval: error: {e}", file=sys.stderr)
         return 1

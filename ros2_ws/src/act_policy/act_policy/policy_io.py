@@ -193,3 +193,21 @@ def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_
     log.info("loaded %s policy from %s (cameras %s at %dx%d, %s)", config.type, pretrained,
              ",".join(inputs.cameras), inputs.width, inputs.height, device)
     return LoadedPolicy(policy, preprocessor, postprocessor, inputs, pretrained, device)
+
+
+def predict_chunk(loaded: LoadedPolicy, state: Any, images: dict[str, Any]) -> Any:
+    """One action chunk ``(chunk_size, action_dim)`` (numpy, radians) from one observation.
+
+    ``state``: joint positions (rad); ``images``: camera name -> RGB uint8 ``(h, w, 3)`` at the
+    checkpoint's size. The path act_inference and the emulated-latency evaluation share.
+    """
+    import numpy as np
+    import torch
+
+    batch = {STATE_KEY: torch.from_numpy(np.asarray(state, dtype=np.float32)).unsqueeze(0)}
+    for cam, key in zip(loaded.inputs.cameras, loaded.inputs.image_keys, strict=True):
+        img = np.asarray(images[cam], dtype=np.uint8)
+        batch[key] = torch.from_numpy(img.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    with torch.inference_mode():
+        chunk = loaded.postprocessor(loaded.policy.predict_action_chunk(loaded.preprocessor(batch)))
+    return chunk[0].float().cpu().numpy()

@@ -12,6 +12,7 @@ from act_policy.inference_core import (
     Observation,
     Request,
     Result,
+    SteppedPredictor,
     ThreadedPredictor,
 )
 from so100_common.testing import wait_for
@@ -240,3 +241,39 @@ def test_threaded_predictor_computes_off_the_calling_thread():
         assert results[0].chunk is None and "AttributeError" in results[0].error
     finally:
         p.close()
+
+
+@pytest.mark.parametrize(("latency", "ticks"), [(0.0, 1), (0.02, 1), (1 / 30, 1), (0.04, 2), (0.1, 3)])
+def test_stepped_predictor_hands_a_chunk_over_after_its_latency(latency, ticks):
+    """The result comes with the first tick at or after the latency, never in the tick that asked."""
+    calls = []
+
+    def predict(obs: Observation) -> np.ndarray:
+        calls.append(obs)
+        return np.full((5, 6), obs.state[0])
+
+    p = SteppedPredictor(predict, latency, RATE)
+    p.submit(Request(1, 0, Observation(np.full(6, 3.0), {})))
+    polls = [p.poll() for _ in range(ticks)]
+    assert all(r == [] for r in polls[:-1])
+    assert polls[-1][0].chunk[0, 0] == 3.0 and polls[-1][0].latency == latency
+    assert p.poll() == [] and len(calls) == 1
+    p.submit(Request(2, 0, None))  # predict fails: reported as a result with an error, as the worker thread does
+    failed = [r for _ in range(ticks) for r in p.poll()]
+    assert failed[0].chunk is None and "AttributeError" in failed[0].error
+
+
+def test_stepped_predictor_drives_the_core_like_the_worker_thread():
+    """Through the core in simulated time: the first action at tick 0 + 3 (100 ms), each action at its own tick."""
+    pred = SteppedPredictor(lambda obs: ((obs.state[0] + np.arange(10))[:, None] / 100) * np.ones((1, 6)), 0.1, RATE)
+    core = InferenceCore(config(), pred)
+    core.set_latency_estimate(0.1)
+    cmds = []
+    for k in range(90):
+        core.observe_state(np.full(6, float(k)), k * DT)  # the state names its tick: chunks encode where they start
+        core.observe_image("overhead", np.zeros((4, 4, 3), np.uint8), k * DT)
+        cmds.append(core.tick(k * DT))
+    assert [c.mode for c in cmds[:3]] == ["hold"] * 3  # no ramp here (start_ramp_s 0): policy from tick 3 on
+    assert all(c.mode in ("ramp", "policy") and c.position[0] == pytest.approx(k / 100) for k, c in enumerate(cmds)
+               if k >= 3)
+    assert core.stats.underruns == 0

@@ -142,11 +142,14 @@ def test_eval_cli_table_and_json(run, tmp_path):
 
 
 def test_eval_cli_overrides_how_chunks_are_executed(run, tmp_path):
-    """--temporal-ensemble / --n-action-steps reach the policy (the report says what ran); both at once is refused."""
+    """--temporal-ensemble / --n-action-steps / --inference-latency reach the policy (the report says what ran);
+    clashing flags are refused."""
     out, _ = run
     common = [str(BIN / "so100"), "eval", str(out), "--episodes", "2", "--envs", "2", "--episode-steps", "6", "--quiet"]
     for flags, expected in ((["--temporal-ensemble", "0.01"], "temporal ensembling 0.01 (a chunk every step)"),
-                            (["--n-action-steps", "3"], "3 actions per chunk"), ([], "10 actions per chunk")):
+                            (["--n-action-steps", "3"], "3 actions per chunk"), ([], "10 actions per chunk"),
+                            (["--inference-latency", "40"],
+                             "10 actions per chunk, act_inference's schedule with 40 ms inference")):
         result = subprocess.run(common + flags + ["--json", str(tmp_path / "e.json")], capture_output=True, text=True,
                                 timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
@@ -157,6 +160,9 @@ def test_eval_cli_overrides_how_chunks_are_executed(run, tmp_path):
     assert both.returncode == 2 and "drop --n-action-steps" in both.stderr
     zero = subprocess.run(common + ["--temporal-ensemble", "0"], capture_output=True, text=True, timeout=120)
     assert zero.returncode == 2 and "must be > 0" in zero.stderr
+    latency_graph = subprocess.run(common + ["--inference-latency", "40", "--graph"], capture_output=True,
+                                   text=True, timeout=120)
+    assert latency_graph.returncode == 2 and "for in-process evaluation" in latency_graph.stderr
     too_many = subprocess.run(common + ["--n-action-steps", "11"], capture_output=True, text=True, timeout=300)
     assert too_many.returncode == 1 and "n_action_steps must be in 1..chunk_size (10)" in too_many.stderr
 
