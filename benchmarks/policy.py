@@ -5,7 +5,8 @@ All with lerobot's full-size ACT (ResNet-18, dim 512: the seed's model) unless s
 1. Training steps/s at ``--train-size`` (batch 8) on an expert dataset recorded at that size,
    through ``so100 train``'s own loop, with and without the frame cache; the data-loading share
    is the time spent getting a batch over the whole step time. Checked: the loss is finite.
-2. Inference latency of one chunk (``predict_action_chunk``, both cameras, batch 1) at 240x320
+2. Inference latency of one chunk (``policy_io.predict_chunk``, act_inference's path from uint8
+   images to a numpy chunk; both cameras, batch 1) at 240x320
    and 480x640, median and p95 over ``--chunks`` calls after a warm-up. Checked: chunk shape.
 3. Evaluation throughput: ``SimEvaluator`` at 240x320 with 1 and 4 envs per batch; env steps/s
    and episodes/min for the task's 300-step episodes (an untrained policy never succeeds early).
@@ -48,27 +49,24 @@ def bench_training(tmp: Path, size: tuple[int, int], steps: int, device: str) ->
 
 
 def bench_inference(tmp: Path, chunks: int, device: str) -> dict[str, Any]:
-    import torch
+    import numpy as np
 
-    from act_policy.policy_io import load_policy
+    from act_policy.policy_io import load_policy, predict_chunk
     from act_policy.testing import make_tiny_checkpoint
 
     out: dict[str, Any] = {}
+    rng = np.random.default_rng(0)
     for h, w in ((240, 320), (480, 640)):
         make_tiny_checkpoint(tmp / f"ckpt_{h}", height=h, width=w, chunk_size=100, tiny=False)
         lp = load_policy(tmp / f"ckpt_{h}", device)
-        obs = {"observation.state": torch.zeros(1, 6)}
-        obs.update({k: torch.rand(1, 3, h, w) for k in lp.inputs.image_keys})
+        images = {cam: rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for cam in lp.inputs.cameras}
         times = []
-        with torch.inference_mode():
-            for i in range(chunks + 2):
-                t0 = time.perf_counter()
-                chunk = lp.postprocessor(lp.policy.predict_action_chunk(lp.preprocessor(obs)))
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                if i >= 2:  # warm-up
-                    times.append(time.perf_counter() - t0)
-        assert tuple(chunk.shape) == (1, 100, 6), chunk.shape
+        for i in range(chunks + 2):
+            t0 = time.perf_counter()
+            chunk = predict_chunk(lp, np.zeros(6), images)  # act_inference's path; returns on the CPU
+            if i >= 2:  # warm-up
+                times.append(time.perf_counter() - t0)
+        assert chunk.shape == (100, 6), chunk.shape
         times.sort()
         out[f"inference_ms_{h}x{w}_p50"] = 1000 * statistics.median(times)
         out[f"inference_ms_{h}x{w}_p95"] = 1000 * times[min(len(times) - 1, int(0.95 * len(times)))]
