@@ -41,6 +41,9 @@ class ExpertConfig:
     t_lower: float = 0.6
     t_open: float = 0.4
     t_retreat: float = 0.6
+    #: peak speed (rad/s) of any arm joint: a longer move gets a longer segment, so a follower whose
+    #: motion is limited (servo speed, the command guard's max_step) can track every demonstration
+    max_joint_speed: float = 2.5
 
 
 def top_down_quat(yaw: float) -> np.ndarray:
@@ -99,12 +102,17 @@ class ScriptedExpert:
         return res.q, res.pos_error if res.converged else max(res.pos_error, 1.0)
 
     def _grasp_yaw(self, brick_yaw: float, pos: np.ndarray, q_seed: np.ndarray, gripper: float) -> float:
-        """The brick's four face directions are equivalent: take the one the IK reaches best."""
+        """The brick's four face directions are equivalent: take the one reached with the least motion.
+
+        The largest single-joint move weighs most (a wrist roll sweep is what a follower cannot
+        track), then the total; a pose the IK does not reach is a last resort.
+        """
         best, best_cost = brick_yaw, math.inf
         for k in range(4):
             yaw = brick_yaw + k * math.pi / 2
             res = self.kin.ik(pos, top_down_quat(yaw), np.append(q_seed[:5], gripper))
-            cost = (0 if res.converged else 10) + float(np.abs(res.q[:5] - q_seed[:5]).sum())
+            move = np.abs(res.q[:5] - q_seed[:5])
+            cost = (0 if res.converged else 100) + 2 * float(move.max()) + float(move.sum())
             if cost < best_cost:
                 best, best_cost = yaw, cost
         return best
@@ -140,6 +148,8 @@ class ScriptedExpert:
                 worst = max(worst, err)
             q_next = q_next.copy()
             q_next[5] = jaw
+            # min-jerk peaks at 1.875 x the mean speed: stretch the segment to keep every arm joint below the cap
+            duration = max(duration, 1.875 * float(np.abs(q_next[:5] - q_prev[:5]).max()) / c.max_joint_speed)
             segments.append(Segment(t, t + duration, q_prev, q_next))
             q_prev, t = q_next, t + duration
         if not segments:

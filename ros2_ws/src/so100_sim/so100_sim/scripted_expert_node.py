@@ -21,6 +21,10 @@ from so100_common.qos import LATCHED, QoS
 from so100_sim.expert import ExpertPlan, ScriptedExpert
 from so100_sim.task import EpisodeScene
 
+#: follower joint states to receive after a new scene before planning from the measured pose: the
+#: state held when the scene arrives is the previous episode's final pose (the reset happened after it)
+FRESH_STATES = 3
+
 
 class ScriptedExpertNode(Node):
     def __init__(self, argv: list[str]) -> None:
@@ -40,6 +44,7 @@ class ScriptedExpertNode(Node):
         self.create_subscription(messages.Bool, names.TASK_SUCCESS, self.on_success, LATCHED)
         self.reset_client = self.create_client("std_srvs/srv/Trigger", names.SIM_RESET)
         self.follower: np.ndarray | None = None
+        self.states_since_scene = 0
         self.scene: EpisodeScene | None = None
         self.plan: ExpertPlan | None = None
         self.t0 = 0.0
@@ -52,7 +57,10 @@ class ScriptedExpertNode(Node):
 
     def on_state(self, msg: Any) -> None:
         if list(msg.name) == list(names.JOINT_NAMES):
-            self.follower = np.asarray(msg.position, dtype=float)
+            position = np.asarray(msg.position, dtype=float)
+            if position.shape == (len(names.JOINT_NAMES),) and np.isfinite(position).all():
+                self.follower = position
+                self.states_since_scene += 1
 
     def on_scene(self, msg: Any) -> None:
         try:
@@ -60,7 +68,8 @@ class ScriptedExpertNode(Node):
         except Exception as e:
             self.logger.warning("ignoring an unreadable /episode/scene: %s", e)
             return
-        self.plan = None  # plan from the follower's pose once it is known
+        # plan from the follower's pose measured after this scene (after the reset), never from an older one
+        self.plan, self.follower, self.states_since_scene = None, None, 0
         self.pending_reset = None
 
     def on_success(self, msg: Any) -> None:
@@ -73,7 +82,8 @@ class ScriptedExpertNode(Node):
             if self.pending_reset.done():
                 self.pending_reset = None
             return
-        if self.scene is None or self.follower is None:
+        if self.scene is None or self.follower is None or (self.plan is None and
+                                                            self.states_since_scene < FRESH_STATES):
             return
         if self.plan is None:
             self.plan = self.expert.plan(self.scene, self.follower)
