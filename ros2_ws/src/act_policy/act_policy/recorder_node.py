@@ -17,14 +17,12 @@ transient-local history it receives on subscribing.
 from __future__ import annotations
 
 import json
-import os
-import queue
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from act_policy.episode_control import EpisodeControl, EpisodeRules, Start, Stop
 from act_policy.episode_writer import (
     EpisodeWriter,
     TopicSpec,
@@ -33,6 +31,7 @@ from act_policy.episode_writer import (
     software_version,
 )
 from act_policy.errors import RecorderError
+from act_policy.terminal_keys import KeyboardControl
 from so100_common import messages, names
 from so100_common.node import Node, run_node
 from so100_common.qos import LATCHED, SENSOR_DATA, QoS
@@ -93,111 +92,62 @@ def scene_value(text: str | None) -> Any:
         return text
 
 
-class KeyboardControl:
-    """Arrow keys and Esc from a terminal, read in raw mode on a thread, queued for the executor."""
-
-    ARROWS = {b"\x1b[C": "next", b"\x1b[D": "rerecord", b"\x1bOC": "next", b"\x1bOD": "rerecord"}
-
-    @classmethod
-    def parse(cls, data: bytes) -> list[str]:
-        """Commands in what one read returned: arrows (CSI or SS3 form), a lone Esc; other keys ignored."""
-        out, i = [], 0
-        while i < len(data):
-            cmd = cls.ARROWS.get(data[i:i + 3])
-            if cmd:
-                out.append(cmd)
-                i += 3
-                continue
-            if data[i:i + 1] == b"\x1b" and data[i + 1:i + 2] not in (b"[", b"O"):
-                out.append("quit")
-            i += 1
-        return out
-
-    def __init__(self) -> None:
-        import termios
-
-        self.commands: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.fd = sys.stdin.fileno()
-        self._saved = termios.tcgetattr(self.fd)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="keyboard", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import select
-        import termios
-        import tty
-
-        tty.setcbreak(self.fd, termios.TCSANOW)
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([self.fd], [], [], 0.2)
-                if not ready:
-                    continue
-                for cmd in self.parse(os.read(self.fd, 64)):
-                    self.commands.put(cmd)
-        finally:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-
-
 class RecorderNode(Node):
     def __init__(self, argv: list[str]) -> None:
         super().__init__("recorder", argv=argv)
-        self.out_dir = Path(self.declare_parameter("out_dir", "./recordings", description="folder for episodes"))
-        topics = self.declare_parameter("topics", DEFAULT_TOPICS, description="topics to record")
-        type_overrides = self.declare_parameter(
-            "topic_types", [], type_=list, element_type=str, description="types of topics outside the contract: '/topic:pkg/msg/Type[:latched]'"
+        p = self.declare_parameter
+        self.out_dir = Path(p("out_dir", "./recordings", description="folder for episodes"))
+        topics = p("topics", DEFAULT_TOPICS, description="topics to record")
+        type_overrides = p("topic_types", [], type_=list, element_type=str,
+                           description="types of topics outside the contract: '/topic:pkg/msg/Type[:latched]'")
+        self.task = p("task", "", description="task text stored with each episode")
+        self.source = p("source", "leader", choices=SOURCES, description="who drives the demonstrations")
+        self.fps = p("fps", 30, min_value=1, description="dataset fps the episodes are for")
+        rules = EpisodeRules(
+            stop_after_success=p("stop_after_success", 1.0, min_value=0.0,
+                                 description="seconds to keep recording after /task/success"),
+            max_duration=p("max_duration", 30.0, min_value=0.1, description="an episode stops after this many seconds"),
+            autostart=p("autostart", False, description="start at start-up and on each new /episode/scene while idle"),
+            start_tolerance=p("start_tolerance", 0.1, min_value=0.0,
+                              description="an episode starts once the follower is within this of its command on "
+                                          "every joint (rad); 0 = start at once"),
+            start_timeout=p("start_timeout", 3.0, min_value=0.0,
+                            description="seconds to wait for that before starting anyway (with a warning)"),
         )
-        self.task = self.declare_parameter("task", "", description="task text stored with each episode")
-        self.source = self.declare_parameter("source", "leader", choices=SOURCES,
-                                             description="who drives the demonstrations")
-        self.fps = self.declare_parameter("fps", 30, min_value=1, description="dataset fps the episodes are for")
-        self.stop_after_success = self.declare_parameter(
-            "stop_after_success", 1.0, min_value=0.0, description="seconds to keep recording after /task/success")
-        self.max_duration = self.declare_parameter("max_duration", 30.0, min_value=0.1,
-                                                   description="an episode stops after this many seconds")
-        self.autostart = self.declare_parameter(
-            "autostart", False, description="start at start-up and on each new /episode/scene while idle")
-        self.episodes = self.declare_parameter("episodes", 0, min_value=0,
-                                               description="exit after saving this many episodes; 0 = never")
-        self.min_free_gb = self.declare_parameter("min_free_gb", 2.0, min_value=0.0,
-                                                  description="refuse to start an episode with less free disk")
-        self.calibration = self.declare_parameter("calibration", "", description="calibration id or file in use")
-        self.flush_interval = self.declare_parameter(
-            "flush_interval", 1.0, min_value=0.0, description="seconds between flushes to disk (bounds crash loss)")
+        self.control = EpisodeControl(rules)
+        self.episodes = p("episodes", 0, min_value=0, description="exit after saving this many episodes; 0 = never")
+        self.min_free_gb = p("min_free_gb", 2.0, min_value=0.0, description="refuse to start an episode with less "
+                                                                            "free disk")
+        self.calibration = p("calibration", "", description="calibration id or file in use")
+        self.flush_interval = p("flush_interval", 1.0, min_value=0.0,
+                                description="seconds between flushes to disk (bounds crash loss)")
         self.specs = topic_specs(list(topics), list(type_overrides))
         self.software = software_version()
         self.writer: EpisodeWriter | None = None
         self.start_ns = 0
-        self.start_mono = 0.0
-        self.success_at: float | None = None
-        self.success_seen = False
-        self.success_value = False
+        self.start_info: dict[str, Any] = {}
         self.latched: dict[str, bytes] = {}
         self.scene: str | None = None
         self.saved = 0
-        self.idle_wants_scene = False
         for spec in self.specs:
             self.create_subscription(spec.msgtype, spec.topic, self._make_callback(spec), spec.qos, raw=True)
         if names.EPISODE_SCENE not in self.topics:
-            self.create_subscription(messages.String, names.EPISODE_SCENE,
-                                     lambda m: self.on_scene(m.data), LATCHED)
+            self.create_subscription(messages.String, names.EPISODE_SCENE, lambda m: self.on_scene(m.data), LATCHED)
         if names.TASK_SUCCESS not in self.topics:
-            self.create_subscription(messages.Bool, names.TASK_SUCCESS,
-                                     lambda m: self.on_success(bool(m.data)), LATCHED)
+            self.create_subscription(messages.Bool, names.TASK_SUCCESS, lambda m: self.on_success(bool(m.data)),
+                                     LATCHED)
+        for topic in (names.FOLLOWER_JOINT_COMMANDS, names.FOLLOWER_JOINT_STATES):
+            if topic not in self.topics:  # the clean-start rule compares them even when they are not recorded
+                self.create_subscription(messages.JointState, topic, self._make_joint_callback(topic), QoS(depth=10))
         self.create_service("std_srvs/srv/Trigger", names.RECORDER_START, self.srv_start)
         self.create_service("std_srvs/srv/Trigger", names.RECORDER_STOP, self.srv_stop)
         self.create_service("std_srvs/srv/Trigger", names.RECORDER_DISCARD, self.srv_discard)
-        self.create_timer(0.05, self.tick)
+        self.create_timer(0.02, self.tick)
         self.keyboard = KeyboardControl() if sys.stdin.isatty() else None
         self.logger.info("recorder up: %d topics into %s%s", len(self.specs), self.out_dir,
                          "; keys: → next, ← re-record, Esc stop" if self.keyboard else "")
-        if self.autostart:
-            self.try_start()
+        if rules.autostart:
+            self.request_start()
 
     @property
     def topics(self) -> list[str]:
@@ -205,6 +155,8 @@ class RecorderNode(Node):
 
     # ------------------------------------------------------------ messages
     def _make_callback(self, spec: TopicSpec):
+        on_joints = self._make_joint_callback(spec.topic)
+
         def on_raw(sample: tuple[bytes, int]) -> None:
             raw, _source_ts = sample
             if self.writer is not None:  # before the handlers below: a scene may start the next episode
@@ -215,74 +167,103 @@ class RecorderNode(Node):
                 self.on_scene(messages.deserialize(raw, spec.msgtype).data)
             elif spec.topic == names.TASK_SUCCESS:
                 self.on_success(bool(messages.deserialize(raw, spec.msgtype).data))
+            elif spec.topic in (names.FOLLOWER_JOINT_COMMANDS, names.FOLLOWER_JOINT_STATES):
+                on_joints(messages.deserialize(raw, spec.msgtype))
 
         return on_raw
 
+    def _make_joint_callback(self, topic: str):
+        feed = self.control.on_command if topic == names.FOLLOWER_JOINT_COMMANDS else self.control.on_state
+        order = list(names.JOINT_NAMES)
+
+        def on_joints(msg: Any) -> None:
+            by_name = dict(zip(msg.name, msg.position, strict=False))
+            if all(j in by_name for j in order):
+                feed([by_name[j] for j in order], time.monotonic())
+
+        return on_joints
+
     def on_scene(self, text: str) -> None:
         self.scene = text
-        if self.writer is None and self.idle_wants_scene:
-            self.idle_wants_scene = False
-            self.try_start()
+        if self.control.on_scene(time.monotonic()):
+            self.logger.info("new scene: waiting for the follower to agree with its command")
 
     def on_success(self, value: bool) -> None:
-        if value and not self.success_value and self.writer is not None and self.success_at is None:
-            self.success_at = time.monotonic()
-            self.success_seen = True
-            self.logger.info("task success; stopping in %.1f s", self.stop_after_success)
-        self.success_value = value
+        if self.control.on_success(value, time.monotonic()):
+            self.logger.info("task success; stopping in %.1f s", self.control.rules.stop_after_success)
 
     # ------------------------------------------------------------ episodes
-    def try_start(self) -> tuple[bool, str]:
+    def request_start(self) -> tuple[bool, str]:
+        """Ask for an episode; it starts at once when it can (see :mod:`act_policy.episode_control`)."""
         if self.writer is not None:
             return False, f"already recording {self.writer.name}"
+        ok, message = self.control.request(time.monotonic())
+        if not ok:
+            return ok, message
+        return self.apply_rules() or (True, f"{message}; recording starts when it does (at most "
+                                     f"{self.control.rules.start_timeout:g} s)")
+
+    def start_episode(self, start: Start) -> tuple[bool, str]:
         try:
             check_free_space(self.out_dir, self.min_free_gb)
             name = next_episode_name(self.out_dir)
             self.start_ns = self.now_ns()
+            self.start_info = {"converged": start.converged, "waited_s": round(start.waited, 3),
+                               "gap_rad": None if start.gap is None else round(start.gap, 4),
+                               "gap_joint": None if start.joint is None else names.JOINT_NAMES[start.joint]}
             meta = {
                 "task": self.task, "source": self.source, "fps": self.fps, "scene": scene_value(self.scene),
                 "calibration": self.calibration or None, "software": self.software, "start_ns": self.start_ns,
-                "topics": {s.topic: s.msgtype for s in self.specs}, "recorder": self.fqn,
+                "topics": {s.topic: s.msgtype for s in self.specs}, "recorder": self.fqn, "start": self.start_info,
             }
             self.writer = EpisodeWriter(self.out_dir, name, self.specs, metadata=meta,
                                         flush_interval=self.flush_interval)
         except (RecorderError, OSError) as e:
+            self.control.start_failed()
             self.logger.error("cannot start an episode: %s", e)
             return False, str(e)
-        self.start_mono = time.monotonic()
-        self.success_at, self.success_seen, self.idle_wants_scene = None, False, False
+        self.control.started(time.monotonic())
         for topic, raw in self.latched.items():  # the transient-local history a new subscriber would get
             if topic != names.TASK_SUCCESS:
                 self.writer.write(topic, self.start_ns, raw)
+        if not start.converged:
+            gap = "no command or state received" if start.gap is None else \
+                f"largest gap {start.gap:.2f} rad on {self.start_info['gap_joint']}"
+            self.logger.warning("the follower did not reach its command within %.1f s (%s); recording %s anyway: its "
+                                "first frames may show the follower catching up (so100 dataset from-bags "
+                                "--trim-start drops them)", start.waited, gap, self.writer.name)
         self.logger.info("recording %s", self.writer.partial)
         return True, str(self.writer.partial)
 
     def try_stop(self, reason: str) -> tuple[bool, str]:
         writer, self.writer = self.writer, None
         if writer is None:
+            self.control.cancel()
             return False, "not recording"
         stop_ns = self.now_ns()
+        success = self.control.success_seen
+        self.control.stopped()
         try:
-            path = writer.close(stop_ns=stop_ns, success=self.success_seen, extra={"stop_reason": reason,
-                                                                                   "scene": scene_value(self.scene)})
+            path = writer.close(stop_ns=stop_ns, success=success, extra={"stop_reason": reason,
+                                                                         "scene": scene_value(self.scene)})
         except RecorderError as e:
             self.logger.error("%s", e)
             return False, str(e)
         self.saved += 1
         counts = ", ".join(f"{t} {n}" for t, n in writer.counts.items())
         self.logger.info("saved %s (%s): %.2f s, %s; messages: %s", path, reason, (stop_ns - self.start_ns) / 1e9,
-                         "success" if self.success_seen else "no success", counts)
+                         "success" if success else "no success", counts)
         if self.episodes and self.saved >= self.episodes:
             self.logger.info("%d episodes saved; exiting", self.saved)
             self.shutdown()
-        elif self.autostart:
-            self.idle_wants_scene = True  # the next scene (after a sim reset) starts the next episode
         return True, str(path)
 
     def try_discard(self) -> tuple[bool, str]:
         writer, self.writer = self.writer, None
         if writer is None:
+            self.control.cancel()
             return False, "not recording"
+        self.control.stopped()
         writer.discard()
         self.logger.info("discarded %s", writer.name)
         return True, f"discarded {writer.name}"
@@ -294,24 +275,27 @@ class RecorderNode(Node):
         return response
 
     def srv_start(self, _request: Any, response: Any) -> Any:
-        self.idle_wants_scene = False
-        return self._reply(response, self.try_start())
+        return self._reply(response, self.request_start())
 
     def srv_stop(self, _request: Any, response: Any) -> Any:
-        self.idle_wants_scene = False
+        self.control.wants_scene = False
         return self._reply(response, self.try_stop("service"))
 
     def srv_discard(self, _request: Any, response: Any) -> Any:
-        self.idle_wants_scene = False
+        self.control.wants_scene = False
         return self._reply(response, self.try_discard())
 
+    def apply_rules(self) -> tuple[bool, str] | None:
+        """Start or stop as the episode rules say now; returns the result of a start it made."""
+        decision = self.control.tick(time.monotonic())
+        if isinstance(decision, Start):
+            return self.start_episode(decision)
+        if isinstance(decision, Stop):
+            self.try_stop(decision.reason)
+        return None
+
     def tick(self) -> None:
-        now = time.monotonic()
-        if self.writer is not None:
-            if self.success_at is not None and now - self.success_at >= self.stop_after_success:
-                self.try_stop("success")
-            elif now - self.start_mono >= self.max_duration:
-                self.try_stop("max_duration")
+        self.apply_rules()
         if self.keyboard is not None:
             while not self.keyboard.commands.empty():
                 self.on_key(self.keyboard.commands.get())
@@ -319,10 +303,10 @@ class RecorderNode(Node):
     def on_key(self, cmd: str) -> None:
         if cmd == "next":
             self.try_stop("key")
-            self.try_start()
+            self.request_start()
         elif cmd == "rerecord":
             self.try_discard()
-            self.try_start()
+            self.request_start()
         elif cmd == "quit":
             self.try_stop("key")
             self.shutdown()

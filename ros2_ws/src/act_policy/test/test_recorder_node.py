@@ -287,3 +287,39 @@ def test_keyboard_next_rerecord_and_esc_on_a_terminal(graph, tmp_path):
     assert out.count("(key)") == 2, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["episode_000000", "episode_000001"]
     assert all(read_episode_json(tmp_path / n)["stop_reason"] == "key" for n in ("episode_000000", "episode_000001"))
+
+
+def test_an_episode_starts_only_once_the_follower_agrees_with_its_command(graph, tester, tmp_path):
+    """The graph's dirty start: the follower at the reset pose, its command elsewhere. Recording waits."""
+    proc = start_recorder(graph, tmp_path, "recorder_clean", "-p", "start_timeout:=30.0", prefix="/clean")
+    commands = tester.node.create_publisher(messages.JointState, names.FOLLOWER_JOINT_COMMANDS, QoS(depth=10))
+    states = tester.node.create_publisher(messages.JointState, names.FOLLOWER_JOINT_STATES, QoS(depth=10))
+    far = np.zeros(6)
+    far[3] = 1.5
+
+    def publish(state: np.ndarray, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            commands.publish(messages.joint_state(names.JOINT_NAMES, far))
+            states.publish(messages.joint_state(names.JOINT_NAMES, state))
+            time.sleep(0.02)
+
+    try:
+        publish(np.zeros(6), 0.5)
+        res = tester.call("start", prefix="/clean")
+        assert res.success and "waiting for the follower" in res.message, res.message
+        publish(np.zeros(6), 1.0)
+        assert not any("recording " in ln for ln in proc.lines), proc.output
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith("episode_")]
+        publish(far - 0.05, 0.2)
+        wait_for(lambda: any("recording " in ln for ln in proc.lines), 10, f"the episode to start:\n{proc.output}")
+        res = tester.call("stop", prefix="/clean")
+        assert res.success, res.message
+        meta = read_episode_json(tmp_path / "episode_000000")
+        assert meta["start"]["converged"] is True and meta["start"]["waited_s"] >= 1.0
+        assert meta["start"]["gap_joint"] == "wrist_flex" and meta["start"]["gap_rad"] == pytest.approx(0.05, abs=1e-3)
+    finally:
+        commands.destroy()
+        states.destroy()
+        proc.stop()
+        graph.procs.remove(proc)
