@@ -51,6 +51,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 from tqdm import tqdm
 
+from act_policy.episode_quality import GAP_THRESHOLD, QualityReport, assess
 from act_policy.episode_writer import EPISODE_JSON, PARTIAL_SUFFIX
 from act_policy.errors import ActPolicyError
 from act_policy.image_cdr import ImageHeader, image_array, parse_image_header
@@ -111,6 +112,7 @@ class EpisodeResult:
     episode_index: int | None = None
     frames: int = 0
     sync: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
     error: str | None = None
 
 
@@ -151,6 +153,10 @@ class ConversionSummary:
                         f"  {name}: age p50 {s['age_p50_ms']:.1f} ms, p95 {s['age_p95_ms']:.1f} ms, "
                         f"max {s['age_max_ms']:.1f} ms, too old {s['too_old']}, repeated {s['repeated']}"
                     )
+            if e.quality:
+                q = QualityReport(**e.quality)
+                lines.append(f"  {q.summary()}")
+                lines += [f"  FLAG {flag}" for flag in q.flags() if not (q.trimmed and "start transient" in flag)]
         return "\n".join(lines)
 
 
@@ -377,6 +383,18 @@ class _BagEpisode:
             raise ConversionError(f"{self.bag}: the second read gave {k} of {n} frames (bag changed while reading?)")
 
 
+def _assess(ep: _BagEpisode, indices: dict[str, np.ndarray], threshold: float,
+            trim: bool) -> tuple[dict[str, np.ndarray], QualityReport]:
+    """The episode's quality report and the frame indices to convert (without the start transient if ``trim``)."""
+    state = np.asarray(ep.streams[STATE_TOPIC].positions, dtype=float)[indices[STATE_TOPIC]]
+    action = np.asarray(ep.streams[ACTION_TOPIC].positions, dtype=float)[indices[ACTION_TOPIC]]
+    quality = assess(state, action, threshold=threshold)
+    if not trim or not quality.start_transient:
+        return indices, quality
+    k = quality.start_transient
+    return {t: i[k:] for t, i in indices.items()}, assess(state[k:], action[k:], threshold=threshold, trimmed=k)
+
+
 def _streaming_encoder(dataset: Any) -> Any:
     """lerobot's StreamingVideoEncoder of a dataset being written, or None (internals, guarded)."""
     return getattr(getattr(dataset, "writer", None), "_streaming_encoder", None)
@@ -452,6 +470,8 @@ def convert(
     vcodec: str = DEFAULT_VCODEC,
     encoder_threads: int | None = None,
     buffer_mb: float = DEFAULT_BUFFER_MB,
+    trim_start_frames: bool = False,
+    gap_threshold: float = GAP_THRESHOLD,
     progress: bool = True,
 ) -> ConversionSummary:
     """Convert recorder episodes into one LeRobot v3.0 dataset at ``out``.
@@ -474,6 +494,9 @@ def convert(
         buffer_mb: raw images held in memory so that a bag is read once; longer episodes are read twice.
         streaming_encoding: encode video while frames are added (lerobot's streaming encoder,
             about 2x faster here) instead of writing PNGs and encoding them at ``save_episode``.
+        trim_start_frames: drop each episode's start transient (its leading frames whose largest
+            ``|action - state|`` exceeds ``gap_threshold``; :mod:`act_policy.episode_quality`).
+        gap_threshold: that threshold in radians; the quality report counts against it too.
         progress: show tqdm progress bars (stderr).
 
     Returns:
@@ -514,6 +537,11 @@ def convert(
                     result.error = report.reason
                     log.warning("%s rejected: %s", bag, report.reason)
                     continue
+                indices, quality = _assess(ep, res.indices, gap_threshold, trim_start_frames)
+                result.quality = quality.to_dict()
+                for flag in quality.flags():
+                    if not (quality.trimmed and "start transient" in flag):
+                        log.warning("%s: %s", bag, flag)
                 ep_task = task if task is not None else ep.meta.get("task")
                 if not ep_task:
                     raise ConversionError(f"{bag}: no task text in {EPISODE_JSON}; give one with --task")
@@ -537,8 +565,8 @@ def convert(
                         raise ConversionError(f"{bag}: image sizes {shapes} differ from the dataset's {want}")
                 try:
                     for frame in tqdm(
-                        ep.frames(res.indices),
-                        total=report.frames,
+                        ep.frames(indices),
+                        total=quality.frames,
                         desc=bag.name,
                         unit="frame",
                         leave=False,
@@ -554,7 +582,7 @@ def convert(
                     raise
                 result.status = "converted"
                 result.episode_index = dataset.num_episodes - 1
-                result.frames = report.frames
+                result.frames = quality.frames
                 jsonl_lines.append(
                     json.dumps(
                         {
@@ -563,6 +591,7 @@ def convert(
                             "task": ep_task,
                             "episode": ep.meta,
                             "sync": result.sync,
+                            "quality": result.quality,
                         },
                         sort_keys=True,
                     )

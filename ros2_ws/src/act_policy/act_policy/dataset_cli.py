@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from act_policy.episode_quality import GAP_THRESHOLD
 from act_policy.errors import ActPolicyError
 
 FROM_BAGS_HELP = """\
@@ -48,6 +49,8 @@ def cmd_from_bags(a: argparse.Namespace) -> int:
         vcodec=a.vcodec,
         encoder_threads=a.encoder_threads,
         buffer_mb=a.buffer_mb,
+        trim_start_frames=a.trim_start,
+        gap_threshold=a.gap_threshold,
         progress=not a.no_progress,
     )
     print(summary.format())
@@ -67,6 +70,8 @@ def cmd_check(a: argparse.Namespace) -> int:
     report = check(a.root, a.repo_id)
     for item in report.checked:
         print(f"checked: {item}")
+    for warning in report.warnings:
+        print(f"WARNING: {warning}")
     for problem in report.problems:
         print(f"PROBLEM: {problem}")
     print(f"{a.root}: {'OK' if report.ok else f'{len(report.problems)} problem(s)'}")
@@ -184,6 +189,20 @@ def build_parser(prog: str = "so100 dataset") -> argparse.ArgumentParser:
         "--no-streaming",
         action="store_true",
         help="write PNG frames and encode each episode at its end (slower) instead of lerobot's streaming encoder",
+    )
+    fb.add_argument(
+        "--trim-start",
+        action="store_true",
+        help="drop each episode's start transient: its leading frames whose command is more than --gap-threshold "
+        "from the follower's pose (the follower still catching up with its source); reported either way",
+    )
+    fb.add_argument(
+        "--gap-threshold",
+        type=float,
+        default=GAP_THRESHOLD,
+        metavar="RAD",
+        help=f"|action - state| above which a frame counts as the follower far from its command "
+        f"(default {GAP_THRESHOLD})",
     )
     fb.add_argument("--no-progress", action="store_true", help="no progress bars")
     fb.set_defaults(func=cmd_from_bags)

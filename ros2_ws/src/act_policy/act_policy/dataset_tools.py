@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from act_policy.bag_to_dataset import ACTION_KEY, CAMERA_KEYS, EPISODES_JSONL, JOINT_FEATURE_NAMES, STATE_KEY
+from act_policy.episode_quality import GAP_THRESHOLD, assess
 from act_policy.errors import ActPolicyError
 
 
@@ -69,6 +70,8 @@ def info(root: Path, repo_id: str = "local/so100") -> str:
 class CheckReport:
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    #: worth a look but trainable (uneven state sampling)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -128,6 +131,13 @@ def check(root: Path, repo_id: str = "local/so100") -> CheckReport:
                 if tuple(img.shape[-2:]) != tuple(feats[cam]["shape"][:2]) or float(img.max()) <= 0:
                     rep.problems.append(f"episode {e}: {cam} frame {idx - start} is empty or mis-sized")
     rep.checked.append(f"{len(bounds)} episode(s): frame indices, timestamps, first/last video frames")
+
+    if len(state) and len(action) and state.shape == action.shape:
+        for e, (start, stop) in enumerate(bounds):
+            quality = assess(state[start:stop], action[start:stop])
+            for flag in quality.flags():
+                (rep.problems if flag.startswith("start transient") else rep.warnings).append(f"episode {e}: {flag}")
+        rep.checked.append(f"start transients (|action - state| > {GAP_THRESHOLD:g} rad) and state sampling")
 
     meta = recording_metadata(root)
     if len(meta) != len(bounds):
