@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from act_policy.recipes import CPU
 from so100_common.launch_graph import evaluate, find_graph, load_graph, parse_launch_args
 from so100_common.logs import setup_logging
 from so100_common.supervisor import Supervisor
@@ -30,11 +31,8 @@ look at it:
 next:
   more data:  {bin}so100 pipeline --episodes 50 --width 320 --height 240
   your own:   {bin}so100 launch record source:=leader follower:=sim leader_port:=/dev/ttyACM0
-  train:      {bin}so100 train --dataset {dataset} --out runs/act_so100 --image-size 96x128 --cache \\
-                --steps 6000 --save-every 500 --eval-episodes 10 --batch-size 8 --lr 3e-4 --lr-min 3e-6 \\
-                --chunk-size 30 --n-action-steps 15 --dim-model 256 --n-heads 4 --dim-feedforward 1024 \\
-                --n-encoder-layers 2 --n-vae-encoder-layers 2 --cameras observation.images.overhead_cam
-                (a CPU recipe: 94% sim success on 40 demonstrations; the defaults are for a GPU)
+  train:      {bin}so100 train --dataset {dataset} --out runs/act_so100 --recipe cpu
+                ({recipe}; `so100 train --help` shows its flags; the defaults are for a GPU)
   evaluate:   {bin}so100 eval runs/act_so100 --episodes 50
   deploy:     {bin}so100 launch act_sim checkpoint:=runs/act_so100"""
 
@@ -88,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     bin_dir = f"{Path(sys.executable).parent}/"
     print(f"\nrun folder: {run_dir}\n  recordings: {recordings} ({len(bags)} rosbag2 MCAP episodes, "
           f"`ros2 bag info` readable)\n  dataset:    {dataset}")
-    print(NEXT_STEPS.format(bin=bin_dir, dataset=dataset))
+    print(NEXT_STEPS.format(bin=bin_dir, dataset=dataset, recipe=CPU.summary))
     ok = len(summary.converted) == args.episodes and successes == args.episodes
     if not ok:
         print(f"so100 pipeline: {args.episodes - successes} episode(s) failed or "

@@ -13,24 +13,33 @@ from pathlib import Path
 from act_policy.backbone_norm import NORM_CHOICES
 from act_policy.errors import ActPolicyError
 from act_policy.evaluate import DEFAULT_EVAL_SEED
+from act_policy.recipes import RECIPES
 
-TRAIN_HELP = """\
+TRAIN_HELP_TEMPLATE = """\
 Train ACT (lerobot) on a local LeRobot dataset; evaluate every checkpoint in the simulator on
 the same seeded scenes (success with its Wilson 95% interval) and keep the best one as best/.
 
 The defaults are the seed's best run (chunk 100, batch 8, lr 1e-5 cosine to 1e-7, 50k steps):
 meant for a GPU. On a CPU train small (DESIGN.md §7: a step at 240x320 takes ~3 s with the
-full model), e.g. the learning benchmark's recipe (94% sim success after 45 min on 2 cores):
-  so100 train --dataset data/so100 --out runs/cpu --image-size 96x128 --cache --steps 6000 \\
-      --batch-size 8 --lr 3e-4 --lr-min 3e-6 --chunk-size 30 --n-action-steps 15 --dim-model 256 \\
-      --n-heads 4 --dim-feedforward 1024 --n-encoder-layers 2 --n-vae-encoder-layers 2 \\
-      --cameras observation.images.overhead_cam --save-every 500 --eval-episodes 10
+full model): --recipe cpu sets the learning benchmark's recipe ({cpu_summary}):
+  {cpu_flags}
+Flags given beside --recipe override its values.
 
 examples:
+  so100 train --dataset output/run_x/dataset --out runs/act1 --recipe cpu     # CPU, about 15 min
   so100 train --dataset output/run_x/dataset --out runs/act1                  # GPU, seed defaults
   so100 train --dataset data/so100 --out runs/act1 --resume --steps 80000     # continue a run
   so100 train --dataset data/so100 --out runs/act2 --logger tensorboard       # tensorboard --logdir runs/act2
 """
+
+
+def train_help() -> str:
+    import textwrap
+
+    cpu = RECIPES["cpu"]
+    flags = textwrap.fill(" ".join(cpu.flags()), width=96, subsequent_indent="    ", break_on_hyphens=False)
+    return TRAIN_HELP_TEMPLATE.format(cpu_summary=cpu.summary, cpu_flags=flags)
+
 
 EVAL_HELP = """\
 Evaluate a checkpoint in the simulator: N randomized episodes with fixed seeds (episode i uses
@@ -63,8 +72,10 @@ def train_parser() -> argparse.ArgumentParser:
     from act_policy.train import TrainOptions
 
     d = TrainOptions(dataset=Path(), out=Path())
-    ap = argparse.ArgumentParser(prog="so100 train", description=TRAIN_HELP,
+    ap = argparse.ArgumentParser(prog="so100 train", description=train_help(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                    help="start from a named recipe's values (see above); flags given here override them")
     ap.add_argument("--dataset", type=Path, required=True, help="LeRobot dataset folder (e.g. from so100 pipeline)")
     ap.add_argument("--out", type=Path, required=True, help="run folder (new, or an existing one with --resume)")
     ap.add_argument("--repo-id", default=d.repo_id, help=f"dataset repo id (default {d.repo_id})")
@@ -119,11 +130,20 @@ def train_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def parse_train_args(argv: list[str]) -> argparse.Namespace:
+    """``so100 train`` arguments; ``--recipe NAME`` supplies defaults that explicit flags override."""
+    ap = train_parser()
+    known, _ = ap.parse_known_args(argv)
+    if known.recipe:
+        ap.set_defaults(**RECIPES[known.recipe].options)
+    return ap.parse_args(argv)
+
+
 def train_main(argv: list[str]) -> int:
     from act_policy.train import TrainOptions, train
     from so100_common.logs import setup_logging
 
-    a = train_parser().parse_args(argv)
+    a = parse_train_args(argv)
     setup_logging()
     fields = {f for f in TrainOptions.__dataclass_fields__}
     values = {k: v for k, v in vars(a).items() if k in fields}

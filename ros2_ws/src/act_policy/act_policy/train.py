@@ -87,6 +87,7 @@ class TrainOptions:
     resume: bool = False
     logger: str = "none"  # none | tensorboard | wandb
     progress: bool = True
+    recipe: str | None = None  # the act_policy.recipes recipe the values started from (recorded in the summary)
 
 
 # ---------------------------------------------------------------- set-up helpers
@@ -385,7 +386,7 @@ def train(o: TrainOptions) -> dict[str, Any]:
         "train_steps_per_s": (step - start_step) / (data_s + update_s) if data_s + update_s else 0.0,
         "first_loss": first_loss, "last_loss": history[-1]["loss"] if history else None,
         "data_share": data_s / (data_s + update_s) if data_s + update_s else 0.0, "cache": o.cache,
-        "best": _best_row(history), "history": history,
+        "recipe": o.recipe, "best": _best_row(history), "history": history,
     }
     _write_json(out / SUMMARY_FILE, summary)
     print(format_summary(summary))

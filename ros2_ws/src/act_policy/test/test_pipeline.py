@@ -12,7 +12,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def pipeline_run(graph, tmp_path_factory):
     out = tmp_path_factory.mktemp("pipeline")
-    proc = graph.start([str(BIN / "so100"), "pipeline", "--episodes", "1", "--width", "96", "--height", "72",
+    proc = graph.start([str(BIN / "so100"), "pipeline", "--episodes", "2", "--width", "96", "--height", "72",
                         "--out", str(out), "--seed", "9"])
     code = proc.popen.wait(300)
     graph.procs.remove(proc)
@@ -23,14 +23,37 @@ def pipeline_run(graph, tmp_path_factory):
 def test_pipeline_records_converts_and_summarizes(pipeline_run):
     assert pipeline_run["code"] == 0, pipeline_run["output"]
     assert len(pipeline_run["runs"]) == 1
-    assert "1 episode(s) recorded, 1 successful; 1 converted" in pipeline_run["output"]
+    assert "2 episode(s) recorded, 2 successful; 2 converted" in pipeline_run["output"]
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     ds = LeRobotDataset("local/so100", root=pipeline_run["runs"][0] / "dataset")
-    assert ds.num_episodes == 1 and ds.num_frames > 100
+    assert ds.num_episodes == 2 and ds.num_frames > 200
     frame = ds[0]
     assert frame["observation.state"].shape == (6,) and frame["observation.images.overhead_cam"].shape == (3, 72, 96)
     assert "so100 train --dataset" in pipeline_run["output"]  # tells what to run next
+    assert "--recipe cpu" in pipeline_run["output"]  # the one recipe definition, not a copy of its flags
+
+
+def test_pipeline_episodes_start_clean(pipeline_run):
+    """Every episode, the second too (after a sim reset), starts with the follower at its command."""
+    from act_policy.dataset_tools import check, recording_metadata
+
+    assert pipeline_run["code"] == 0, pipeline_run["output"]
+    dataset = pipeline_run["runs"][0] / "dataset"
+    report = check(dataset)
+    assert report.ok, report.problems
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    ds = LeRobotDataset("local/so100", root=dataset)
+    firsts = [ds[int(i)]["observation.state"].numpy() for i in ds.meta.episodes["dataset_from_index"]]
+    # both start from the reset pose: the expert planned episode 2 from the pose measured after the reset, not
+    # from where episode 1 ended (the recorder would then have waited for the follower to swing back there)
+    assert abs(firsts[1] - firsts[0]).max() < 0.1, firsts
+    lines = recording_metadata(dataset)
+    assert len(lines) == 2
+    for line in lines:
+        assert line["quality"]["start_transient"] == 0 and line["quality"]["converges"], line["quality"]
+        assert line["episode"]["start"]["converged"] is True, line["episode"]["start"]
 
 
 def test_lerobot_train_runs_on_the_converted_dataset(pipeline_run, tmp_path):
