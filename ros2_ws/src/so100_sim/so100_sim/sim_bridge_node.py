@@ -88,6 +88,7 @@ class SimBridge(Node):
 
         self.episode = 0
         self.tick = 0
+        self.t_epoch0 = time.time_ns()
         self.success = False
         self.markers_pub = self.create_publisher("visualization_msgs/msg/MarkerArray", names.SCENE_MARKERS, LATCHED)
         self.start_episode()
@@ -95,6 +96,7 @@ class SimBridge(Node):
         self.tf_every = max(1, round(self.rate / self.tf_rate)) if self.tf_rate > 0 else 0
         self.success_every = max(1, round(self.rate / self.world.task.fps))
         self.t_wall0 = time.monotonic()
+        self.t_epoch0 = time.time_ns()  # the wall-clock time of tick 0 (header stamps)
         self.sim_elapsed = 0.0  # simulated seconds since start, across episodes
         self.create_timer(1.0 / self.rate if self.realtime else 1e-4, self.step)
         self.create_timer(5.0, self.report)
@@ -139,15 +141,23 @@ class SimBridge(Node):
 
     # ------------------------------------------------------------ time
     def stamp_ns(self) -> int:
-        """Header time: the wall clock in real time, the simulation clock otherwise."""
-        return time.time_ns() if self.realtime else int(self.world.time * 1e9)
+        """Header time of the current physics tick: its place on the wall clock in real time (never later
+        than now), the simulation clock otherwise."""
+        if not self.realtime:
+            return int(self.world.time * 1e9)
+        return min(self.t_epoch0 + round(self.tick * 1e9 / self.rate), time.time_ns())
 
     def now_s(self) -> float:
         return time.monotonic() if self.realtime else self.world.time
 
     # ------------------------------------------------------------ the loop
     def step(self) -> None:
-        """One timer tick: physics up to now (catching up after a slow camera tick), then publish."""
+        """One timer tick: physics up to now (catching up after a slow camera tick), then publish.
+
+        Every physics tick publishes its joint state stamped with the tick's own time, so states stay
+        evenly spaced in header time even when a camera frame delays the timer (catch-up ticks used to
+        publish one state for several ticks, and recordings repeated states).
+        """
         w = self.world
         if self.realtime:
             due = int((time.monotonic() - self.t_wall0) * self.rate)
@@ -165,11 +175,12 @@ class SimBridge(Node):
                 self.check_success()
             camera_due |= bool(self.camera_every) and self.tick % self.camera_every == 0
             tf_due |= bool(self.tf_every) and self.tick % self.tf_every == 0
+            self.js_pub.publish(messages.joint_state(names.JOINT_NAMES, w.joint_positions(), w.joint_velocities(),
+                                                     w.joint_efforts(), stamp_ns=self.stamp_ns(),
+                                                     frame_id=names.BASE_FRAME))
         stamp = self.stamp_ns()
         if self.clock_pub is not None:
             self.clock_pub.publish(_clock(stamp))
-        self.js_pub.publish(messages.joint_state(names.JOINT_NAMES, w.joint_positions(), w.joint_velocities(),
-                                                 w.joint_efforts(), stamp_ns=stamp, frame_id=names.BASE_FRAME))
         if tf_due:  # before the cameras: poses must not wait for rendering (the VR page streams them)
             self.publish_tf(stamp)
         if camera_due:

@@ -134,3 +134,26 @@ def test_scene_json_round_trip():
     scene = sample_scene(3)
     assert EpisodeScene.from_json(scene.to_json()) == scene
     assert json.loads(scene.to_json())["seed"] == 3
+
+
+def test_joint_states_are_evenly_stamped_while_large_frames_render(graph, node):
+    """Each physics tick publishes its own state, stamped at its place on the clock: a slow 640x480 camera
+    frame that delays the timer makes the catch-up ticks publish late, not skip (recordings used to repeat
+    states). Stamps are 10 ms apart, except where the tick ran ahead of the wall clock and was held at now."""
+    proc = graph.node("sim_bridge", "-r", "__node:=sim_bridge_even", "-r", "/follower/joint_states:=/even/joint_states",
+                      "-p", "width:=640", "-p", "height:=480", "-p", "camera_rate:=30.0",
+                      "-r", "/cameras/overhead/image_raw:=/even/overhead", "-r", "/cameras/wrist/image_raw:=/even/wrist")
+    try:
+        proc.wait_output("sim_bridge up", 60)
+        stamps: list[int] = []
+        node.create_subscription(messages.JointState, "/even/joint_states",
+                                 lambda m: stamps.append(messages.stamp_to_ns(m.header.stamp)), QoS(depth=1000))
+        node.spin(until=lambda: len(stamps) >= 300, timeout=30)
+        steps = np.diff(np.asarray(stamps[50:]))  # after start-up
+        assert len(steps) >= 200
+        assert (steps > 0).all(), "stamps must increase"
+        assert np.mean(np.abs(steps - 10_000_000) < 200_000) > 0.95, np.percentile(steps, [1, 50, 99])
+        assert steps.max() < 25_000_000, steps.max()  # no tick without its own state
+    finally:
+        proc.stop()
+        graph.procs.remove(proc)
