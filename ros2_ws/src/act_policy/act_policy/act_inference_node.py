@@ -142,27 +142,17 @@ class ActInference(Node):
         images = {}
         for cam in lp.inputs.cameras:
             img = obs.images[cam]
-            if img.shape[:2] != (h, w):
-                import cv2
-
-                if cam not in self._resize_logged:
-                    self._resize_logged.add(cam)
-                    self.logger.info(
-                        "camera %s sends %dx%d images; resizing to the checkpoint's %dx%d (INTER_AREA)",
-                        cam,
-                        img.shape[1],
-                        img.shape[0],
-                        w,
-                        h,
-                    )
-                img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+            if img.shape[:2] != (h, w) and cam not in self._resize_logged:
+                self._resize_logged.add(cam)
+                self.logger.info("camera %s sends %dx%d images; resizing to the checkpoint's %dx%d as training did",
+                                 cam, img.shape[1], img.shape[0], w, h)
             images[cam] = img
         return predict_chunk(lp, obs.state, images)
 
     def _warmup(self) -> float:
         """One inference on a blank observation: loads kernels and measures the latency."""
         inputs = self.lp.inputs
-        blank = np.zeros((inputs.height, inputs.width, 3), np.uint8)
+        blank = np.zeros((*inputs.render_size, 3), np.uint8)  # the camera size it expects: resize included
         obs = Observation(np.zeros(inputs.state_dim), {c: blank for c in inputs.cameras})
         t0 = time.perf_counter()
         chunk = self.predict(obs)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from act_policy.eval_report import EpisodeResult, EvalReport
-from act_policy.policy_io import LoadedPolicy, PolicyInputs
+from act_policy.policy_io import LoadedPolicy, PolicyInputs, policy_images
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ class SimEvaluator:
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1; got {n_envs}")
         self.inputs = inputs
-        kwargs: dict[str, Any] = {"cameras": inputs.cameras, "height": inputs.height, "width": inputs.width,
+        height, width = inputs.render_size
+        kwargs: dict[str, Any] = {"cameras": inputs.cameras, "height": height, "width": width,
                                   "fps": inputs.fps}
         if episode_steps is not None:
             kwargs["episode_steps"] = episode_steps
@@ -56,7 +57,8 @@ class SimEvaluator:
 
     def compatible(self, inputs: PolicyInputs) -> bool:
         i = self.inputs
-        return (i.cameras, i.height, i.width, i.fps) == (inputs.cameras, inputs.height, inputs.width, inputs.fps)
+        return (i.cameras, i.height, i.width, i.render_size, i.fps) == (
+            inputs.cameras, inputs.height, inputs.width, inputs.render_size, inputs.fps)
 
     def run(self, loaded: LoadedPolicy, episodes: int, start_seed: int = DEFAULT_EVAL_SEED,
             progress: Callable[[EpisodeResult], None] | None = None, *,
@@ -150,9 +152,9 @@ class SimEvaluator:
         batch: dict[str, Any] = {
             "observation.state": torch.from_numpy(np.stack([o["agent_pos"] for o in observations])).float(),
         }
+        size = (loaded.inputs.height, loaded.inputs.width)
         for cam, key in zip(loaded.inputs.cameras, loaded.inputs.image_keys, strict=True):
-            images = np.stack([o["pixels"][cam] for o in observations])  # B,H,W,3 uint8
-            batch[key] = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+            batch[key] = policy_images(np.stack([o["pixels"][cam] for o in observations]), size)  # B,H,W,3 uint8
         batch["task"] = [envs_task() for _ in observations]
         action = loaded.policy.select_action(loaded.preprocessor(batch))
         return loaded.postprocessor(action).detach().cpu().numpy().astype(np.float32)

@@ -123,7 +123,8 @@ def evaluate_through_graph(
     pretrained = resolve_checkpoint(checkpoint)
     inputs = checkpoint_inputs(pretrained)
     limit_s = episode_steps / inputs.fps
-    nodes = _graph_nodes(pretrained, start_seed, inputs.width, inputs.height, device, extra_args or [])
+    height, width = inputs.render_size  # the recorded size; act_inference resizes as training did
+    nodes = _graph_nodes(pretrained, start_seed, width, height, device, extra_args or [])
     t_start = time.monotonic()
     children: list[_Child] = []
     node: Node | None = None

@@ -45,6 +45,18 @@ class PolicyInputs:
     state_dim: int
     action_dim: int
     fps: float
+    #: the size the training frames were recorded at (0: the policy's own size). Evaluation renders at it and
+    #: resizes to the policy's size with the training's resize (:func:`policy_images`), as act_inference
+    #: resizes camera frames: a frame rendered small directly is aliased differently (PSNR ~29 dB)
+    source_height: int = 0
+    source_width: int = 0
+
+    @property
+    def render_size(self) -> tuple[int, int]:
+        """(H, W) to render or capture at: the recorded size when known, else the policy's."""
+        if self.source_height and self.source_width:
+            return self.source_height, self.source_width
+        return self.height, self.width
 
 
 @dataclasses.dataclass
@@ -88,8 +100,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     )
 
 
-def read_inputs(config: Any, fps: float | None = None) -> PolicyInputs:
-    """The cameras, image size and dimensions a policy config declares."""
+def read_inputs(config: Any, fps: float | None = None, source_size: tuple[int, int] | None = None) -> PolicyInputs:
+    """The cameras, image size and dimensions a policy config declares (``source_size``: see PolicyInputs)."""
     feats = config.input_features
     image_keys = tuple(k for k in feats if k.startswith(IMAGE_PREFIX))
     if not image_keys:
@@ -108,6 +120,8 @@ def read_inputs(config: Any, fps: float | None = None) -> PolicyInputs:
         state_dim=int(feats[STATE_KEY].shape[0]),
         action_dim=int(config.output_features[ACTION_KEY].shape[0]),
         fps=float(fps if fps is not None else 30.0),
+        source_height=int(source_size[0]) if source_size else 0,
+        source_width=int(source_size[1]) if source_size else 0,
     )
 
 
@@ -117,18 +131,36 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def checkpoint_fps(pretrained: Path) -> float | None:
-    """The dataset fps recorded beside a checkpoint by ``so100 train`` (None when absent)."""
+def train_meta(pretrained: Path) -> dict[str, Any]:
+    """What ``so100 train`` wrote beside a checkpoint (``so100_train.json``); empty when absent."""
     import json
 
     for f in (pretrained / "so100_train.json", pretrained.parent / "so100_train.json"):
         if f.is_file():
-            return float(json.loads(f.read_text()).get("fps", 30.0))
+            return json.loads(f.read_text())
+    return {}
+
+
+def checkpoint_fps(pretrained: Path) -> float | None:
+    """The dataset fps recorded beside a checkpoint by ``so100 train`` (None when absent)."""
+    import json
+
+    meta = train_meta(pretrained)
+    if meta:
+        return float(meta.get("fps", 30.0))
     train_cfg = pretrained / "train_config.json"
     if train_cfg.is_file():
         env = json.loads(train_cfg.read_text()).get("env") or {}
         if env.get("fps"):
             return float(env["fps"])
+    return None
+
+
+def checkpoint_source_size(pretrained: Path) -> tuple[int, int] | None:
+    """The size the checkpoint's training frames were recorded at (None when not recorded)."""
+    meta = train_meta(pretrained)
+    if meta.get("source_height") and meta.get("source_width"):
+        return int(meta["source_height"]), int(meta["source_width"])
     return None
 
 
@@ -146,7 +178,7 @@ def read_config(pretrained: Path) -> Any:
 def checkpoint_inputs(path: str | os.PathLike) -> PolicyInputs:
     """What the checkpoint at ``path`` observes, without loading its weights."""
     pretrained = resolve_checkpoint(path)
-    return read_inputs(read_config(pretrained), checkpoint_fps(pretrained))
+    return read_inputs(read_config(pretrained), checkpoint_fps(pretrained), checkpoint_source_size(pretrained))
 
 
 def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_steps: int | None = None,
@@ -189,25 +221,41 @@ def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_
     except Exception as e:  # noqa: BLE001 - a truncated safetensors, a missing processor file, ...
         raise CheckpointError(f"cannot load the checkpoint {pretrained}: {type(e).__name__}: {e}") from e
     policy.eval()
-    inputs = read_inputs(config, checkpoint_fps(pretrained))
+    inputs = read_inputs(config, checkpoint_fps(pretrained), checkpoint_source_size(pretrained))
     log.info("loaded %s policy from %s (cameras %s at %dx%d, %s)", config.type, pretrained,
              ",".join(inputs.cameras), inputs.width, inputs.height, device)
     return LoadedPolicy(policy, preprocessor, postprocessor, inputs, pretrained, device)
 
 
-def predict_chunk(loaded: LoadedPolicy, state: Any, images: dict[str, Any]) -> Any:
-    """One action chunk ``(chunk_size, action_dim)`` (numpy, radians) from one observation.
+def policy_images(images: Any, size: tuple[int, int]) -> Any:
+    """``(B, H, W, 3)`` uint8 frames -> ``(B, 3, h, w)`` float in [0, 1] at the policy's ``size``.
 
-    ``state``: joint positions (rad); ``images``: camera name -> RGB uint8 ``(h, w, 3)`` at the
-    checkpoint's size. The path act_inference and the emulated-latency evaluation share.
+    Frames of another size are resized as training resized them (:func:`act_policy.frame_cache.resize_images`
+    on uint8), so evaluation, act_inference and training see the same pixels.
     """
     import numpy as np
     import torch
 
+    from act_policy.frame_cache import resize_images
+
+    batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).permute(0, 3, 1, 2)
+    return resize_images(batch, size).float().div_(255.0)
+
+
+def predict_chunk(loaded: LoadedPolicy, state: Any, images: dict[str, Any]) -> Any:
+    """One action chunk ``(chunk_size, action_dim)`` (numpy, radians) from one observation.
+
+    ``state``: joint positions (rad); ``images``: camera name -> RGB uint8 ``(H, W, 3)``, resized to the
+    checkpoint's size when they differ (:func:`policy_images`). The path act_inference and the
+    emulated-latency evaluation share.
+    """
+    import numpy as np
+    import torch
+
+    size = (loaded.inputs.height, loaded.inputs.width)
     batch = {STATE_KEY: torch.from_numpy(np.asarray(state, dtype=np.float32)).unsqueeze(0)}
     for cam, key in zip(loaded.inputs.cameras, loaded.inputs.image_keys, strict=True):
-        img = np.asarray(images[cam], dtype=np.uint8)
-        batch[key] = torch.from_numpy(img.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
+        batch[key] = policy_images(np.asarray(images[cam], dtype=np.uint8)[None], size)
     with torch.inference_mode():
         chunk = loaded.postprocessor(loaded.policy.predict_action_chunk(loaded.preprocessor(batch)))
     return chunk[0].float().cpu().numpy()

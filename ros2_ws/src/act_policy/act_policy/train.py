@@ -130,6 +130,14 @@ def _act_config(o: TrainOptions, device: str, backbone_weights: str | None) -> A
     )
 
 
+def _recorded_size(meta: Any, key: str) -> tuple[int, int]:
+    """(H, W) at which the dataset's camera ``key`` was recorded (evaluation renders at it, then resizes)."""
+    from lerobot.utils.feature_utils import dataset_to_policy_features
+
+    _, h, w = dataset_to_policy_features(meta.features)[key].shape
+    return int(h), int(w)
+
+
 def _input_features(meta: Any, o: TrainOptions) -> dict[str, Any]:
     """The policy's inputs: the state and the chosen cameras, at the training image size."""
     from lerobot.configs import FeatureType, PolicyFeature
@@ -260,6 +268,7 @@ def train(o: TrainOptions) -> dict[str, Any]:
     policy_cfg.input_features = _input_features(meta, o)
     cams = [k for k in policy_cfg.input_features if k.startswith("observation.images.")]
     train_size = tuple(policy_cfg.input_features[cams[0]].shape[1:])
+    source_size = _recorded_size(meta, cams[0])
     if o.resume:
         policy_cfg.pretrained_path = last / "pretrained_model"
     cfg = _pipeline_config(o, policy_cfg)
@@ -356,6 +365,7 @@ def train(o: TrainOptions) -> dict[str, Any]:
                                 postprocessor=postprocessor, num_processes=1, batch_size=o.batch_size)
                 (ckpt / "pretrained_model" / SO100_FILE).write_text(json.dumps(
                     {"fps": ds_meta.fps, "height": train_size[0], "width": train_size[1], "step": step,
+                     "source_height": source_size[0], "source_width": source_size[1],
                      "dataset": str(o.dataset), "cameras": cams}, indent=2))
                 update_last_checkpoint(ckpt)
                 mean_loss = sum(window_loss) / len(window_loss)

@@ -193,5 +193,5 @@ def test_act_real_graph_on_an_emulated_follower_and_software_cameras(procs, node
     )
     node.spin(until=lambda: len(cmds) > 60 and states, timeout=90)
     assert len(cmds) > 60 and states, launch.output + f"\nemulator: {emulator.output}"
-    launch.wait_output("resizing to the checkpoint's 64x48 (INTER_AREA)", 5)
+    launch.wait_output("resizing to the checkpoint's 64x48 as training did", 5)
     assert launch.stop() == 0, launch.output

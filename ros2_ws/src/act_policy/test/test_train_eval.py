@@ -71,13 +71,27 @@ def test_checkpoints_reload_offline_at_the_training_size(run, monkeypatch):
     out, _ = run
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     loaded = load_policy(out / "checkpoints" / "last", "cpu")
-    assert (loaded.inputs.height, loaded.inputs.width) == (32, 48)  # evaluation renders at the training size
+    assert (loaded.inputs.height, loaded.inputs.width) == (32, 48)  # the policy's size
+    # evaluation renders at the recorded size and resizes as training did, as act_inference resizes camera frames
+    assert loaded.inputs.render_size == (48, 64)
     assert loaded.inputs.cameras == ("overhead", "wrist") and loaded.inputs.fps == 30
     obs = {"observation.state": torch.zeros(1, 6)}
     obs.update({k: torch.rand(1, 3, 32, 48) for k in loaded.inputs.image_keys})
     with torch.inference_mode():
         chunk = loaded.postprocessor(loaded.policy.predict_action_chunk(loaded.preprocessor(obs)))
     assert chunk.shape == (1, 10, 6) and torch.isfinite(chunk).all()
+    # a recorded-size frame gives the chunk its cache-resized frame gives: one resize for training and inference
+    from act_policy.frame_cache import resize_images
+    from act_policy.policy_io import predict_chunk
+
+    big = torch.randint(0, 256, (48, 64, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    small = resize_images(big.permute(2, 0, 1), (32, 48)).permute(1, 2, 0)
+    assert small.shape == (32, 48, 3)
+    torch.manual_seed(0)
+    a = predict_chunk(loaded, [0.0] * 6, {c: big.numpy() for c in loaded.inputs.cameras})
+    torch.manual_seed(0)
+    b = predict_chunk(loaded, [0.0] * 6, {c: small.numpy() for c in loaded.inputs.cameras})
+    assert a.shape == (10, 6) and abs(a - b).max() < 1e-5, abs(a - b).max()
     # lerobot's own loader reads the same folder
     from lerobot.policies.act.modeling_act import ACTPolicy
 
