@@ -84,8 +84,14 @@ class World:
         q[5] = 0.3
         return np.clip(q, self.lower, self.upper)
 
+    #: physics run at reset with the arm commanded home, so an episode starts from the pose the arm settles
+    #: in under gravity (~0.01 rad below home on shoulder_lift/elbow_flex), as a real arm after torque-on
+    #: does, and as the graph's follower has by the time a source starts: demonstrations, in-process
+    #: evaluation and the graph then all start alike
+    SETTLE_S = 0.2
+
     def reset(self, seed: int) -> EpisodeScene:
-        """A new episode: arm at home, brick placed as ``seed`` says."""
+        """A new episode: brick placed as ``seed`` says, arm commanded home and settled (:attr:`SETTLE_S`)."""
         scene = sample_scene(seed, self.task)
         mujoco.mj_resetData(self.model, self.data)
         q = self.home_pose()
@@ -95,6 +101,7 @@ class World:
         self.data.qpos[self.brick_qpos + 3 : self.brick_qpos + 7] = scene.brick_quat
         self.model.body_pos[self.bowl_body] = scene.bowl_pos
         mujoco.mj_forward(self.model, self.data)
+        self.step(self.SETTLE_S)
         self.success.reset()
         self.steps = 0
         self.scene = scene
