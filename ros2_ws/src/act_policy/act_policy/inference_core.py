@@ -9,7 +9,8 @@ ensembling, is averaged into it with ACT's weights ``exp(-coeff * i)`` (``i = 0`
 
 Safety (DESIGN.md §6): an observation older than ``max_obs_age`` holds position (and warns); a
 chunk with a non-finite value is dropped and the arm holds; every start (and every recovery from
-a hold) ramps from the current pose to the policy's actions: the gap between the pose and the
+a hold) ramps from the measured pose (not from a command sent before the stop or hold) to the
+policy's actions: the gap between the pose and the
 policy's first action closes linearly over ``start_ramp_s`` (longer when the gap would otherwise
 close faster than ``max_joint_speed``), while the policy's own motion passes through unchanged.
 Capping the arm's whole speed instead slowed the policy's trained reach (a min-jerk peak is above
@@ -180,7 +181,8 @@ class Stats:
     stale_holds: int = 0  # ticks held because an observation was too old
     bad_chunks: int = 0  # chunks dropped for a non-finite value or an inference error
     chunks: int = 0
-    latencies: list[float] = dataclasses.field(default_factory=list)
+    #: the latest chunk latencies (bounded: a day's run must not grow the report's work)
+    latencies: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=2000))
 
     def latency_summary(self) -> str:
         if not self.latencies:
@@ -259,9 +261,11 @@ class InferenceCore:
 
     # ------------------------------------------------------------ episode control
     def start(self) -> None:
-        """Run the policy, ramping from the current pose."""
+        """Run the policy, ramping from the measured pose (never from a command sent before the stop: the arm
+        may have been moved since)."""
         if not self.running:
             self.running = True
+            self._last_cmd = None
             self._begin_ramp()
 
     def stop(self) -> None:
@@ -331,7 +335,9 @@ class InferenceCore:
             return self._emit(
                 self._hold_pose(), "hold", f"observation too old ({reason}; limit {self.cfg.max_obs_age:.2f} s)"
             )
-        self._holding = False
+        if self._holding:  # recovering: ramp from where the arm is now, not from the held command
+            self._holding = False
+            self._last_cmd = None
         self._maybe_request(step)
         action = self._action_at(step)
         if action is None:
