@@ -56,6 +56,11 @@ class InferenceConfig:
             raise ValueError(f"rate must be > 0, got {self.rate}")
         if not 1 <= self.n_action_steps <= self.chunk_size:
             raise ValueError(f"n_action_steps must be in 1..{self.chunk_size}, got {self.n_action_steps}")
+        safety = {"rate": self.rate, "max_obs_age": self.max_obs_age, "max_joint_speed": self.max_joint_speed,
+                  "start_ramp_s": self.start_ramp_s}
+        infinite = [k for k, v in safety.items() if not math.isfinite(v)]
+        if infinite:  # an infinite age or speed would switch the hold or the ramp off
+            raise ValueError(f"{', '.join(infinite)} must be finite")
         if self.max_obs_age <= 0 or self.max_joint_speed <= 0 or self.start_ramp_s < 0:
             raise ValueError("max_obs_age and max_joint_speed must be > 0 and start_ramp_s >= 0")
         if self.temporal_ensemble_coeff < 0 or self.refill_steps < 0:

@@ -318,3 +318,9 @@ def test_latency_statistics_are_bounded():
     for _ in range(5000):
         core.stats.latencies.append(0.01)
     assert len(core.stats.latencies) == 2000 and "2000 chunks" in core.stats.latency_summary()
+
+
+@pytest.mark.parametrize("field", ["max_obs_age", "max_joint_speed", "start_ramp_s"])
+def test_settings_that_would_switch_a_safety_off_are_refused(field):
+    with pytest.raises(ValueError, match=f"{field} must be finite"):
+        config(**{field: math.inf})

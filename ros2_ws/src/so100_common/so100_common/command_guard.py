@@ -4,7 +4,9 @@ Shared by every follower (``sim_bridge``, ``follower_arm``) so they fail the sam
 (DESIGN.md §6): commands with unknown, duplicate or missing names, a wrong count, or
 NaN/inf are rejected whole; targets beyond the joint limits are clamped; when
 commands go stale the arm holds the position it had at that moment; each tick's
-motion can be limited to ``max_step`` radians. Pure: no runtime, no clock of its own.
+motion can be limited to ``max_step`` radians. Nothing non-finite ever leaves it: a non-finite
+measured position (a servo read gone wrong) holds the last target it gave, or gives nothing to
+write when there is none. Pure: no runtime, no clock of its own.
 
 Dependency rule: imports only ``names`` and ``errors`` from the project.
 """
@@ -40,10 +42,13 @@ class GuardConfig:
             raise So100Error(f"limits for {len(self.lower)}/{len(self.upper)} joints, expected {n}")
         if any(lo >= hi for lo, hi in zip(self.lower, self.upper, strict=True)):
             raise So100Error(f"every lower limit must be below its upper limit: {self.lower} / {self.upper}")
-        if self.stale_timeout <= 0:
-            raise So100Error(f"stale_timeout must be > 0 s, got {self.stale_timeout}")
-        if self.max_step is not None and self.max_step <= 0:
-            raise So100Error(f"max_step must be > 0 rad or None, got {self.max_step}")
+        if not np.all(np.isfinite(self.lower)) or not np.all(np.isfinite(self.upper)):
+            raise So100Error(f"joint limits must be finite: {self.lower} / {self.upper}")
+        # an infinite timeout or step would switch the safety off: refused, not taken as "no limit"
+        if not (self.stale_timeout > 0 and np.isfinite(self.stale_timeout)):
+            raise So100Error(f"stale_timeout must be a finite number of seconds > 0, got {self.stale_timeout}")
+        if self.max_step is not None and not (self.max_step > 0 and np.isfinite(self.max_step)):
+            raise So100Error(f"max_step must be a finite angle > 0 rad or None, got {self.max_step}")
 
 
 @dataclass
@@ -67,8 +72,10 @@ class CommandGuard:
         self._target: np.ndarray | None = None
         self._last_command: float | None = None
         self._hold: np.ndarray | None = None
+        self._last_out: np.ndarray | None = None
         self.rejected = 0
         self.clamped = 0
+        self.non_finite_states = 0  # ticks whose measured position was not finite
 
     def submit(self, names: Sequence[str], positions: Sequence[float], now: float) -> Verdict:
         """Check one command (names + positions); an accepted one becomes the new target."""
@@ -111,20 +118,27 @@ class CommandGuard:
     def stale(self, now: float) -> bool:
         return self._last_command is None or now - self._last_command > self.config.stale_timeout
 
-    def target(self, current: Sequence[float], now: float) -> np.ndarray:
-        """The position to command this tick, given the arm's current position.
+    def target(self, current: Sequence[float], now: float) -> np.ndarray | None:
+        """The position to command this tick, given the arm's current position; None = write nothing.
 
         Fresh command: the target, limited to ``max_step`` from ``current``. Stale or none:
-        the position the arm had when commands stopped (held, not chased).
+        the position the arm had when commands stopped (held, not chased). A ``current`` with a
+        non-finite value is no position to step from or hold: the last target given stands (the
+        servos are already going there), or None when there was none.
         """
-        cur = np.asarray(current, dtype=float)
+        cur = np.asarray(current, dtype=float).reshape(-1)
+        if cur.shape != self._lower.shape or not np.all(np.isfinite(cur)):
+            self.non_finite_states += 1
+            return None if self._last_out is None else self._last_out.copy()
         if self._target is None or self.stale(now):
             if self._hold is None:
                 self._hold = np.clip(cur, self._lower, self._upper)
-            return self._hold.copy()
-        goal = self._target
-        if self.config.max_step is not None:
-            goal = cur + np.clip(goal - cur, -self.config.max_step, self.config.max_step)
+            goal = self._hold.copy()
+        else:
+            goal = self._target
+            if self.config.max_step is not None:
+                goal = cur + np.clip(goal - cur, -self.config.max_step, self.config.max_step)
+        self._last_out = goal.copy()
         return goal
 
     def reset(self) -> None:
@@ -132,6 +146,7 @@ class CommandGuard:
         self._target = None
         self._last_command = None
         self._hold = None
+        self._last_out = None
 
 
 class BurstLog:

@@ -95,3 +95,31 @@ def test_burst_log_logs_once_per_burst(caplog):
         log(logging.WARNING, "clamped again")
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["clamped 0", "clamped again (9 similar before were not logged)"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_measured_position_never_reaches_the_servos(bad):
+    """The review's probe: a NaN present position passed through target() and became int64.min in ticks."""
+    g = guard(max_step=0.1)
+    cur = np.zeros(6)
+    cur[2] = bad
+    assert g.target(cur, now=0.0) is None  # nothing given yet: write nothing
+    assert g.non_finite_states == 1
+    g.submit(JOINT_NAMES, np.full(6, 0.5), now=0.0)
+    last = g.target(np.zeros(6), now=0.01)
+    assert np.allclose(last, 0.1)
+    again = g.target(cur, now=0.02)  # fresh command, unknown position: the last target stands
+    assert np.array_equal(again, last)
+    assert g.target(cur, now=5.0) is not None and np.isfinite(g.target(cur, now=5.0)).all()  # stale too
+    assert g.target(np.zeros(5), now=0.03) is not None and g.non_finite_states == 5  # a short read: same
+    g.reset()
+    assert g.target(cur, now=6.0) is None
+
+
+@pytest.mark.parametrize("kw", [{"stale_timeout": float("inf")}, {"stale_timeout": float("nan")},
+                                {"max_step": float("inf")}, {"max_step": float("nan")}])
+def test_values_that_would_switch_a_safety_off_are_refused(kw):
+    with pytest.raises(So100Error, match="finite"):
+        guard(**kw)
+    with pytest.raises(So100Error, match="finite"):
+        GuardConfig((-np.inf, *LOWER[1:]), UPPER)

@@ -207,8 +207,15 @@ class ArmBus:
 
     # ------------------------------------------------------------ writing
     def write_goal(self, radians: np.ndarray) -> None:
-        """Goal positions (rad) as one sync write; clipped to the calibrated range (the servos clip there too)."""
-        ticks = np.clip(self.cal.to_ticks(radians), self._lo, self._hi)
+        """Goal positions (rad) as one sync write; clipped to the calibrated range (the servos clip there too).
+
+        A non-finite goal is refused (:class:`BusError`) before any conversion: NaN would become int64.min,
+        which the clip turns into the range's lower end, a full-speed move there.
+        """
+        goal = np.asarray(radians, dtype=float)
+        if goal.shape != (len(JOINT_NAMES),) or not np.all(np.isfinite(goal)):
+            raise BusError(f"refusing to write a non-finite or mis-sized goal {goal.tolist()} to {self.config.port}")
+        ticks = np.clip(self.cal.to_ticks(goal), self._lo, self._hi)
         try:
             self.bus.sync_write("Goal_Position", {n: int(t) for n, t in zip(JOINT_NAMES, ticks, strict=True)},
                                 normalize=False)

@@ -44,7 +44,7 @@ class FollowerArm(Node):
         lower, upper = calibration.limits()
         self.guard = CommandGuard(GuardConfig(tuple(lower), tuple(upper), stale_timeout=stale,
                                               max_step=max_step or None))
-        self.burst = {k: BurstLog(self.logger) for k in ("count", "names", "non_finite", "clamped")}
+        self.burst = {k: BurstLog(self.logger) for k in ("count", "names", "non_finite", "clamped", "bad_state")}
         self.arm = ArmBus(ArmBusConfig(port, calibration, role="follower", model=model, retries=retries))
         self.arm.connect()
         self.arm.set_torque(True)  # holds where it is: Goal_Position = Present_Position first
@@ -86,8 +86,12 @@ class FollowerArm(Node):
             return
         try:
             state = self.arm.read_state()
-            if self.arm.torque_enabled:
-                self.arm.write_goal(self.guard.target(state.position, time.monotonic()))
+            goal = self.guard.target(state.position, time.monotonic()) if self.arm.torque_enabled else None
+            if goal is not None:
+                self.arm.write_goal(goal)
+            elif self.arm.torque_enabled:
+                self.burst["bad_state"](logging.ERROR, "a servo reported a non-finite position %s; writing no goal "
+                                     "this tick (the servos keep their last goal)", list(state.position))
         except BusError as e:
             self.safe_stop(e)
             return

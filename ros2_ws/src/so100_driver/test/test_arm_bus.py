@@ -76,6 +76,13 @@ def test_goal_in_radians_moves_the_servos_to_the_tick(calibrated_emu, wait_for):
         wait_for(lambda: [s.position for _, s in sorted(emu.servos.items())] == ticks.tolist(), 3.0,
                  "every servo at its goal tick")
         assert np.max(np.abs(arm.read_positions() - target)) < 2e-3
+        goals = [s.get("Goal_Position") for _, s in sorted(emu.servos.items())]
+        for bad in (np.nan, np.inf):  # refused before conversion: NaN would become the range's lower end
+            with pytest.raises(BusError, match="non-finite"):
+                arm.write_goal(np.array([0.3, -0.2, bad, 0.2, -0.3, 0.4]))
+        with pytest.raises(BusError, match="mis-sized"):
+            arm.write_goal(np.zeros(5))
+        assert [s.get("Goal_Position") for _, s in sorted(emu.servos.items())] == goals  # nothing was written
         arm.set_torque(False)
         assert not any(s.torque_enabled for s in emu.servos.values())
     finally:

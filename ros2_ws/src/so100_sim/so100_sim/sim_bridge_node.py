@@ -166,8 +166,9 @@ class SimBridge(Node):
             n = 1
         camera_due = tf_due = False
         for _ in range(n):
-            if w.torque_enabled:
-                w.set_targets(self.guard.target(w.joint_positions(), self.now_s()))
+            target = self.guard.target(w.joint_positions(), self.now_s()) if w.torque_enabled else None
+            if target is not None:
+                w.set_targets(target)
             w.step(1.0 / self.rate)
             self.sim_elapsed += 1.0 / self.rate
             self.tick += 1
