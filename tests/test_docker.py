@@ -113,6 +113,8 @@ def test_compose_has_a_service_per_graph_that_runs_it():
     graphs = {p.name.removesuffix(".graph.yaml") for p in (ROOT / "launch").glob("*.graph.yaml")} - {"demo"}
     assert graphs <= set(services), graphs - set(services)
     router_port = services["router"]["ports"][0].split(":")[-1]
+    # the graph is published on loopback only: anything on the LAN could otherwise command the arm
+    assert all(p.startswith("127.0.0.1:") for svc in services.values() for p in svc.get("ports", [])), services
     assert services["router"]["command"] == ["ros2", "run", "rmw_zenoh_cpp", "rmw_zenohd"]
     for name, svc in services.items():
         assert svc["image"] == IMAGE, name
