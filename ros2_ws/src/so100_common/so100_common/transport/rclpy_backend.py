@@ -16,12 +16,12 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.signals import SignalHandlerOptions
-from rosidl_runtime_py.utilities import get_message, get_service
 
 from so100_common.errors import ServiceTimeout
 from so100_common.messages import ServiceType
 from so100_common.qos import QoS
 from so100_common.transport.base import OnRequest, OnSample
+from so100_common.transport.ros_types import MissingRosType, message_class, service_class
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,16 @@ class _Client(_Handle):
         return bool(self._entity.wait_for_service(timeout_sec=timeout))
 
 
+class _Off:
+    """A topic whose message package is not installed: publishes and receives nothing (said once, at creation)."""
+
+    def publish(self, payload: bytes) -> None:
+        pass
+
+    def destroy(self) -> None:
+        pass
+
+
 class RclpyNode:
     def __init__(self, backend: RclpyBackend, name: str, namespace: str) -> None:
         self._node = rclpy.create_node(
@@ -75,19 +85,33 @@ class RclpyNode:
         backend.executor.add_node(self._node)
         self._backend = backend
 
-    def create_publisher(self, topic: str, typename: str, qos: QoS) -> _Publisher:
-        pub = self._node.create_publisher(get_message(typename), topic, _profile(qos))
+    def _message_class(self, topic: str, typename: str) -> Any | None:
+        """The class, or None (logged) when its package has no wheel and no sourced ROS provides it."""
+        try:
+            return message_class(typename)
+        except MissingRosType as e:
+            log.warning("%s is off in ROS mode: %s", topic, e)
+            return None
+
+    def create_publisher(self, topic: str, typename: str, qos: QoS) -> _Publisher | _Off:
+        cls = self._message_class(topic, typename)
+        if cls is None:
+            return _Off()
+        pub = self._node.create_publisher(cls, topic, _profile(qos))
         return _Publisher(self._node, pub, "publisher")
 
-    def create_subscription(self, topic: str, typename: str, qos: QoS, on_sample: OnSample) -> _Handle:
+    def create_subscription(self, topic: str, typename: str, qos: QoS, on_sample: OnSample) -> _Handle | _Off:
         def cb(raw: bytes) -> None:
             on_sample(bytes(raw), 0)
 
-        sub = self._node.create_subscription(get_message(typename), topic, cb, _profile(qos), raw=True)
+        cls = self._message_class(topic, typename)
+        if cls is None:
+            return _Off()
+        sub = self._node.create_subscription(cls, topic, cb, _profile(qos), raw=True)
         return _Handle(self._node, sub, "subscription")
 
     def create_service(self, name: str, srv: ServiceType, qos: QoS, on_request: OnRequest) -> _Handle:
-        srv_cls = get_service(srv.name)
+        srv_cls = service_class(srv.name)
 
         def cb(request: Any, response: Any) -> Any:
             done = threading.Event()
@@ -107,7 +131,7 @@ class RclpyNode:
         return _Handle(self._node, service, "service")
 
     def create_client(self, name: str, srv: ServiceType, qos: QoS) -> _Client:
-        srv_cls = get_service(srv.name)
+        srv_cls = service_class(srv.name)
         client = self._node.create_client(srv_cls, name, qos_profile=_profile(qos))
         return _Client(self._node, client, srv_cls)
 
