@@ -9,8 +9,8 @@ on a timer, and acts on what it returns. The rules:
   Otherwise the first frames would pair the reset pose with a command for somewhere else (the
   follower swinging toward the previous episode's pose). When the follower has not converged
   after ``start_timeout`` the episode starts anyway with a warning naming the largest gap, and the
-  gap is kept in the episode's metadata. A graph whose follower has never been commanded (a
-  passive recording) starts at once.
+  gap is kept in the episode's metadata; so does one that never sees a command (a passive
+  recording: the arm moved by hand). ``start_tolerance`` 0 starts at once.
 - **Stops.** ``stop_after_success`` seconds after ``/task/success`` turns true, and at
   ``max_duration`` seconds.
 - **Autostart.** With ``autostart``, an episode is requested at start-up and whenever a new scene
@@ -84,7 +84,6 @@ class EpisodeControl:
         self.success_at: float | None = None
         self.success_seen = False
         self.success_value = False
-        self.ever_commanded = False
         self._command: tuple[float, np.ndarray] | None = None
         self._state: tuple[float, np.ndarray] | None = None
 
@@ -93,7 +92,6 @@ class EpisodeControl:
         q = np.asarray(positions, dtype=float)
         if q.ndim == 1 and np.isfinite(q).all():
             self._command = (now, q)
-            self.ever_commanded = True
 
     def on_state(self, positions: Sequence[float], now: float) -> None:
         q = np.asarray(positions, dtype=float)
@@ -162,7 +160,7 @@ class EpisodeControl:
 
     def _start_decision(self, now: float) -> Start | None:
         waited = now - self.requested_at
-        if self.rules.start_tolerance <= 0 or not self.ever_commanded:
+        if self.rules.start_tolerance <= 0:
             return Start(converged=True, waited=waited)
         fresh = (self._command is not None and self._state is not None
                  and self._command[0] >= self.requested_at and self._state[0] >= self.requested_at)

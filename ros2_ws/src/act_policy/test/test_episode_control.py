@@ -20,13 +20,17 @@ def started(control: EpisodeControl, now: float) -> Start | Stop | None:
     return decision
 
 
-def test_a_passive_recording_starts_at_once():
-    c = EpisodeControl(EpisodeRules())
+def test_without_any_command_an_episode_starts_after_the_timeout():
+    """A leader arm's first command may be anywhere: the first episode waits for it too; a passive recording
+    (no command ever) starts after start_timeout, flagged as not converged."""
+    c = EpisodeControl(EpisodeRules(start_timeout=3.0))
     assert c.request(0.0)[0]
-    decision = started(c, 0.0)
-    assert isinstance(decision, Start) and decision.converged
+    c.on_state(HOME, 0.5)
+    assert c.tick(2.9) is None
+    decision = started(c, 3.0)
+    assert isinstance(decision, Start) and not decision.converged and decision.gap is None
     assert c.phase is Phase.RECORDING
-    assert not c.request(0.1)[0]  # one episode at a time
+    assert not c.request(3.1)[0]  # one episode at a time
 
 
 def test_waits_until_the_follower_agrees_with_a_fresh_command():
@@ -83,7 +87,7 @@ def test_zero_tolerance_never_waits_and_non_finite_inputs_are_ignored():
 
 
 def test_stop_after_success_and_at_max_duration():
-    c = EpisodeControl(EpisodeRules(stop_after_success=1.0, max_duration=10.0))
+    c = EpisodeControl(EpisodeRules(stop_after_success=1.0, max_duration=10.0, start_tolerance=0.0))
     c.request(0.0)
     started(c, 0.0)
     assert not c.on_success(False, 1.0)
@@ -100,7 +104,7 @@ def test_stop_after_success_and_at_max_duration():
 
 
 def test_success_before_the_episode_starts_is_not_counted():
-    c = EpisodeControl(EpisodeRules())
+    c = EpisodeControl(EpisodeRules(start_tolerance=0.0))
     assert not c.on_success(True, 0.0)
     c.request(0.0)
     started(c, 0.0)
@@ -108,7 +112,7 @@ def test_success_before_the_episode_starts_is_not_counted():
 
 
 def test_autostart_requests_the_next_episode_on_the_next_scene_only():
-    c = EpisodeControl(EpisodeRules(autostart=True))
+    c = EpisodeControl(EpisodeRules(autostart=True, start_tolerance=0.0))
     assert not c.on_scene(0.0)  # idle, but nothing ended yet: the node requests the first one itself
     c.request(0.0)
     started(c, 0.0)
@@ -117,7 +121,7 @@ def test_autostart_requests_the_next_episode_on_the_next_scene_only():
     assert c.on_scene(2.0) and c.phase is Phase.WAITING
     c.cancel()
     assert c.phase is Phase.IDLE and not c.on_scene(3.0)  # a stop while waiting ends the autostart chain
-    manual = EpisodeControl(EpisodeRules(autostart=False))
+    manual = EpisodeControl(EpisodeRules(autostart=False, start_tolerance=0.0))
     manual.request(0.0)
     started(manual, 0.0)
     manual.stopped()

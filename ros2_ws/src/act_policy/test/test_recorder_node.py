@@ -31,7 +31,7 @@ def start_recorder(graph, out_dir, node_name, *params, prefix=""):
     remaps = [a for _, s in SERVICES for a in ("-r", f"{s}:={prefix}{s}")] if prefix else []
     proc = graph.node("recorder", "-r", f"__node:={node_name}", *remaps, "-p", f"out_dir:={out_dir}",
                       "-p", f"topics:={_list(TOPICS)}", "-p", f"topic_types:=[{EXTRA}:std_msgs/msg/String]",
-                      "-p", "min_free_gb:=0.0", *params)
+                      "-p", "min_free_gb:=0.0", "-p", "start_tolerance:=0.0", *params)
     proc.wait_output("recorder up", 30)
     return proc
 
@@ -291,7 +291,8 @@ def test_keyboard_next_rerecord_and_esc_on_a_terminal(graph, tmp_path):
 
 def test_an_episode_starts_only_once_the_follower_agrees_with_its_command(graph, tester, tmp_path):
     """The graph's dirty start: the follower at the reset pose, its command elsewhere. Recording waits."""
-    proc = start_recorder(graph, tmp_path, "recorder_clean", "-p", "start_timeout:=30.0", prefix="/clean")
+    proc = start_recorder(graph, tmp_path, "recorder_clean", "-p", "start_tolerance:=0.1", "-p", "start_timeout:=30.0",
+                          prefix="/clean")
     commands = tester.node.create_publisher(messages.JointState, names.FOLLOWER_JOINT_COMMANDS, QoS(depth=10))
     states = tester.node.create_publisher(messages.JointState, names.FOLLOWER_JOINT_STATES, QoS(depth=10))
     far = np.zeros(6)
