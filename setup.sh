@@ -4,11 +4,22 @@
 #   2. Python 3.12 (found where users usually have it; never installed behind your back),
 #   3. .venv with every workspace package (editable) and every dependency, pinned by constraints.txt,
 #   4. the VR page's npm dependencies (three, iwer) from ros2_ws/src/teleop_vr/web/package-lock.json.
-# Re-running it only redoes what changed. Options (environment):
+#   5. with --ros: .venv-ros, ROS mode pip-only: ROS 2 Jazzy's rclpy and message wheels from PyPI
+#      (Linux x86_64) on top of .venv's packages; `.venv-ros/bin/<node>` runs a node on real rclpy.
+# Re-running it only redoes what changed. Usage: ./setup.sh [--ros]. Options (environment):
 #   SO100_PYTHON=/path/to/python3.12   use this interpreter
 #   SO100_SKIP_APT=1                   do not touch system packages
 #   SO100_FORCE_PIP=1                  reinstall Python packages even if nothing changed
 set -euo pipefail
+
+WITH_ROS=0
+for arg in "$@"; do
+    case "$arg" in
+        --ros) WITH_ROS=1 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT=$(pwd)
@@ -131,5 +142,49 @@ install_web() {
     echo "$want" > "$WEB/node_modules/.so100-stamp"
 }
 install_web
+
+# ---------------------------------------------------------------- 5. ROS mode from PyPI (--ros)
+# ROS 2 Jazzy's core is on PyPI as wheels (cp312, manylinux_2_28 x86_64): rclpy with Fast DDS and the
+# message packages the contract uses. .venv-ros sees every package of .venv (a .pth adds its
+# site-packages), adds those wheels, pinned in constraints.txt, and installs the workspace's console
+# scripts for its own interpreter. tf2_msgs has no wheel: /tf is off in ROS mode there (the node says so).
+ROS_WHEELS=("ros-jazzy-rclpy[fastrtps]" ros-jazzy-std-msgs ros-jazzy-sensor-msgs ros-jazzy-std-srvs
+            ros-jazzy-geometry-msgs ros-jazzy-visualization-msgs ros-rosgraph-msgs)
+install_ros() {
+    local rv="$ROOT/.venv-ros"
+    if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
+        say "--ros: ROS 2 Jazzy's PyPI wheels exist for Linux x86_64 only; source a ROS 2 Jazzy instead"
+        return
+    fi
+    local want have
+    want=$({ stamp; echo "${ROS_WHEELS[*]}"; } | sha256sum | cut -d' ' -f1)
+    have=$(cat "$rv/.so100-stamp" 2>/dev/null || true)
+    if [ "$want" = "$have" ] && [ "${SO100_FORCE_PIP:-0}" != 1 ]; then
+        say "ROS mode environment up to date ($rv)"
+        return
+    fi
+    say "creating $rv: ROS 2 Jazzy's rclpy and message wheels on top of $VENV"
+    rm -rf "$rv"
+    "$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)')" -m venv "$rv" || die "could not create $rv"
+    local site vsite
+    site=$("$rv/bin/python" -c 'import site; print(site.getsitepackages()[0])')
+    vsite=$("$VENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')
+    echo "import site; site.addsitedir('$vsite')" > "$site/zz_so100_venv.pth"  # .venv's packages, once
+    set +e
+    PYTHONWARNINGS=ignore "$rv/bin/python" -m pip install --progress-bar off -c constraints.txt "${ROS_WHEELS[@]}" \
+        2>&1 | grep -vE '^(WARNING: Location|Requirement already satisfied)'
+    local status=${PIPESTATUS[0]}
+    local editable=()
+    for p in "${PACKAGES[@]}"; do editable+=(-e "ros2_ws/src/$p"); done
+    [ "$status" = 0 ] && PYTHONWARNINGS=ignore "$rv/bin/python" -m pip install --quiet --no-deps --no-build-isolation \
+        "${editable[@]}" 2>&1 | grep -vE '^WARNING: Location'
+    set -e
+    [ "$status" = 0 ] || die "pip install of the ROS 2 wheels failed (exit $status); see its output above"
+    "$rv/bin/python" -c "import rclpy, sensor_msgs.msg, std_srvs.srv, so100_common.node, lerobot" \
+        || die "$rv does not import rclpy and the workspace (see the pip output above)"
+    echo "$want" > "$rv/.so100-stamp"
+    say "ROS mode ready: .venv-ros/bin/<node> (e.g. sim_bridge) runs on rclpy (SO100_TRANSPORT=auto picks it there)"
+}
+[ "$WITH_ROS" = 1 ] && install_ros
 
 say "ready. Run the simulated pipeline:  .venv/bin/so100 pipeline   (or: source .venv/bin/activate)"

@@ -1,5 +1,6 @@
 """`so100 pipeline` (the main job): record the expert in the sim, convert, load with lerobot, train on it."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,23 @@ def test_lerobot_train_runs_on_the_converted_dataset(pipeline_run, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     model = tmp_path / "train" / "checkpoints" / "000002" / "pretrained_model"
     assert (model / "model.safetensors").exists() and (model / "config.json").exists()
+
+
+@pytest.mark.rclpy
+@pytest.mark.skipif(importlib.util.find_spec("rclpy") is None,
+                    reason="rclpy not importable: ./setup.sh --ros, then .venv-ros/bin/python -m pytest -m rclpy")
+def test_the_pipeline_runs_in_ros_mode_and_stock_lerobot_loads_its_dataset(tmp_path):
+    """expert_sim + recorder + conversion with every node on rclpy (Fast DDS), no zenoh router."""
+    import os
+
+    env = os.environ | {"SO100_TRANSPORT": "rclpy", "ROS_DOMAIN_ID": str(120 + os.getpid() % 60)}
+    result = subprocess.run([str(BIN / "so100"), "pipeline", "--episodes", "1", "--width", "64", "--height", "48",
+                             "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-4000:]
+    assert "zenoh router" not in out and "1 episode(s) recorded, 1 successful; 1 converted" in out
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    ds = LeRobotDataset("local/so100", root=next(tmp_path.glob("run_*")) / "dataset")
+    assert ds.num_episodes == 1 and ds.num_frames > 100
+    assert ds[0]["observation.images.overhead_cam"].shape == (3, 48, 64)

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from so100_common.errors import LaunchError
 from so100_common.launch_graph import NodeLaunch, split_ros_only
-from so100_common.transport import zenoh_config
+from so100_common.transport import selected_transport, zenoh_config
 
 log = logging.getLogger("so100.launch")
 
@@ -211,7 +211,7 @@ class Supervisor:
         """Run until Ctrl-C, a required node exits, or every node has finished."""
         previous = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            if self.start_router:
+            if self.start_router and selected_transport() == "zenoh":  # ROS mode discovers without one
                 self._start_router()
             for child in self.children:
                 self._spawn(child)

@@ -29,7 +29,7 @@ def test_type_names_resolve_to_the_generated_classes(fake_package):
 
 
 def test_a_missing_package_names_the_wheel_to_install():
-    with pytest.raises(MissingRosType, match="ros-jazzy-no-such-msgs wheel") as e:
+    with pytest.raises(MissingRosType, match=r"\(ros-jazzy-no-such-msgs\) where PyPI has one") as e:
         message_class("no_such_msgs/msg/Thing")
     assert e.value.package == "no_such_msgs"
 

@@ -71,7 +71,8 @@ def ensure_certificate(names: list[str], directory: Path = DEFAULT_DIR) -> Certi
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             have = {str(v) for v in san.get_values_for_type(x509.DNSName)}
             have |= {str(v) for v in san.get_values_for_type(x509.IPAddress)}
-            if set(wanted) <= have and cert.not_valid_after_utc - now > dt.timedelta(days=30):
+            leaf = not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            if leaf and set(wanted) <= have and cert.not_valid_after_utc - now > dt.timedelta(days=30):
                 return Certificate(cert_path, key_path, wanted, _fingerprint(cert))
         except (ValueError, x509.ExtensionNotFound):
             pass  # unreadable or foreign: replace it
@@ -96,16 +97,32 @@ def ensure_certificate(names: list[str], directory: Path = DEFAULT_DIR) -> Certi
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # a leaf: it can sign nothing else, so trusting it in a browser trusts only this server's names
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, content_commitment=False,
+                                     data_encipherment=False, key_agreement=True, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
+    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return Certificate(cert_path, key_path, wanted, _fingerprint(cert))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file created with mode 0600 (never readable by others, not even briefly),
+    then move it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _fingerprint(cert: object) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import socket
 import threading
 import time
 from typing import Any
@@ -40,7 +41,8 @@ class WebXrServerNode(Node):
         host = p("host", "", description="address to bind; empty = 127.0.0.1, or 0.0.0.0 with lan:=true")
         port = p("port", 0, description="TCP port; 0 = 8080 (HTTP) or 8443 (HTTPS)", min_value=0, max_value=65535)
         https = p("https", "auto", choices=["auto", "on", "off"], description="TLS; auto = on with lan:=true")
-        token = p("token", "", description="pairing token; empty = a random one when serving the LAN")
+        token = p("token", "", description="pairing token required by the WebSocket in every mode; empty = a random "
+                               "one (a page served to this machine carries it; a LAN browser needs the printed URL)")
         self.rate = p("rate", 100.0, description="/leader/joint_states rate (Hz)", min_value=60.0, max_value=500.0)
         release = p(
             "release_timeout",
@@ -100,7 +102,7 @@ class WebXrServerNode(Node):
         self.qr = p("qr", True, description="print the LAN URL as a QR code")
 
         use_tls = https == "on" or (https == "auto" and self.lan)
-        if self.lan and not token:
+        if not token:  # every mode: a page of another site must never open the WebSocket (issue 15)
             token = new_token()
         host = host or ("0.0.0.0" if self.lan else "127.0.0.1")
         port = port or (8443 if use_tls else 8080)
@@ -142,9 +144,12 @@ class WebXrServerNode(Node):
                 raw=True,
             )
 
+        extra_hosts = tuple(tls.lan_addresses()) + (socket.gethostname(), f"{socket.gethostname()}.local") \
+            if host in ("0.0.0.0", "::") else ()
         self.server = WebXrServer(
             ServerConfig(
-                find_web_dir(web_dir), host, port, ssl_ctx, SessionConfig(release_timeout=release, token=token or None)
+                find_web_dir(web_dir), host, port, ssl_ctx, SessionConfig(release_timeout=release, token=token),
+                extra_hosts=extra_hosts,
             ),
             on_input=self._on_input,
             on_release=self._on_release,
@@ -159,7 +164,8 @@ class WebXrServerNode(Node):
     # ------------------------------------------------------------ start-up message
     def _announce(self, host: str, port: int, token: str, use_tls: bool) -> None:
         scheme = "https" if use_tls else "http"
-        query = f"/?token={token}" if token else "/"
+        # a page served to this machine carries the token; any other browser needs it in the URL
+        query = f"/?token={token}" if token and host not in ("127.0.0.1", "localhost", "::1") else "/"
         hosts = tls.lan_addresses() if host in ("0.0.0.0", "::") else [host]
         urls = [f"{scheme}://{'localhost' if h == '127.0.0.1' else h}:{port}{query}" for h in hosts or ["localhost"]]
         lines = [f"webxr_server up on {host}:{port} ({scheme.upper()}); open {urls[0]}"]
@@ -170,7 +176,8 @@ class WebXrServerNode(Node):
                 f"{urls[0].split('/')[2]} (unsafe); SHA-256 {self.cert.fingerprint}"
             )
         if token:
-            lines.append(f"  pairing token: {token} (the WebSocket is refused without it)")
+            lines.append(f"  pairing token: {token} (the WebSocket is refused without it; a page opened on this "
+                         "machine carries it)")
         if not self.lan:
             lines.append("  loopback only (desktop browser or Quest Link); lan:=true serves the Quest's own browser")
         if self.qr and self.lan and urls:
@@ -298,7 +305,8 @@ class WebXrServerNode(Node):
         sent = sum(v for k, v in s.sent.items() if k == "poses")
         self.logger.info(
             "%d client(s), controller %s; per s: %.1f pose frames sent, %.1f inputs in, %.1f leader commands; "
-            "dropped: %d bad messages, %d frames to slow clients %s, %d refused inputs, %d refused connections",
+            "dropped: %d bad messages, %d frames to slow clients %s, %d refused inputs, %d inputs over the rate limit, "
+            "%d refused connections %s",
             self.server.status()["clients"],
             self.server.status()["controller"],
             sent / REPORT_PERIOD,
@@ -308,7 +316,9 @@ class WebXrServerNode(Node):
             sum(s.dropped_slow.values()),
             dict(s.dropped_slow) or "",
             s.refused_inputs,
+            s.rate_limited,
             s.rejected_connections,
+            dict(s.rejected_requests) or "",
         )
         self._published = 0
         if self.clutch.clamped or self.clutch.ik_misses:

@@ -2,9 +2,11 @@
 
 One port serves the page (``/``), its npm dependencies (``/vendor/...``, an allow-list out of
 ``web/node_modules``), the protocol's schema (``/schema.json``) and the WebSocket (``/ws``).
-Everything that decides who may drive the arm is in :mod:`teleop_vr.session`; this module
-enforces it: the pairing token at the handshake (403 otherwise), ``max_clients``, one
-controller. Client frames are validated by :mod:`teleop_vr.protocol`; a bad one is dropped with
+Everything that decides who may drive the arm is in :mod:`teleop_vr.session` and
+:mod:`teleop_vr.web_security`; this module enforces it: the Host allow-list on every request, the
+Origin allow-list and the pairing token at the WebSocket handshake (403 otherwise), the token in
+the page for a loopback peer, security headers, ``max_clients``, one controller, and a per-client
+input rate limit. Client frames are validated by :mod:`teleop_vr.protocol`; a bad one is dropped with
 an ``error`` reply, a frame over :data:`~teleop_vr.protocol.MAX_FRAME_BYTES` closes that client
 only. Outgoing frames skip a client whose unsent data exceeds ``write_buffer_limit`` (counted as
 drops) so a slow client never delays the others.
@@ -39,6 +41,16 @@ from websockets.http11 import Request, Response
 from teleop_vr import protocol
 from teleop_vr.errors import ConfigError, ProtocolError, WebAssetsError
 from teleop_vr.session import Session, SessionConfig
+from teleop_vr.web_security import (
+    RateLimit,
+    allowed_hosts,
+    content_security_policy,
+    host_ok,
+    inject_token,
+    is_loopback,
+    origin_ok,
+    security_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +97,10 @@ class ServerConfig:
     ssl_context: Any = None  # ssl.SSLContext for HTTPS/WSS
     session: SessionConfig = field(default_factory=SessionConfig)
     write_buffer_limit: int = 512 * 1024  # bytes queued for one client beyond which its frames are dropped
+    #: names the server is reached by besides localhost/127.0.0.1/::1/host (serving the LAN: its addresses)
+    extra_hosts: tuple[str, ...] = ()
+    #: controller inputs a client may send per second on average (a headset sends one per frame: 72-120)
+    max_input_rate: float = 240.0
 
 
 @dataclass
@@ -94,7 +110,9 @@ class Stats:
     dropped_bad: int = 0  # invalid client messages
     dropped_slow: Counter = field(default_factory=Counter)  # frames not sent to a slow client, by type
     refused_inputs: int = 0  # inputs from a client that is not the controller
+    rate_limited: int = 0  # inputs over a client's max_input_rate, dropped
     rejected_connections: int = 0
+    rejected_requests: Counter = field(default_factory=Counter)  # refused by reason: host, origin, token
 
 
 InputCallback = Callable[[int, protocol.Input, float], None]
@@ -117,7 +135,10 @@ class WebXrServer:
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._last_refusal_log: dict[int, float] = {}
+        self._rates: dict[int, RateLimit] = {}
         self.port = config.port
+        self.allowed = allowed_hosts(config.host, config.extra_hosts)
+        self.scheme = "https" if config.ssl_context is not None else "http"
 
     # ------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 10.0) -> None:
@@ -228,16 +249,30 @@ class WebXrServer:
         broadcast([conn], text)
         self.stats.sent[kind] += 1
 
+    def _refuse(self, conn: ServerConnection, why: str, status: int, text: str) -> Response:
+        with self._lock:
+            self.stats.rejected_requests[why] += 1
+            if why in ("origin", "token"):
+                self.stats.rejected_connections += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log.get(-1, 0.0) > 1.0:  # a flood logs once a second
+            self._last_refusal_log[-1] = now
+            log.warning("refused a request from %s: %s", _address(conn), text.strip())
+        return _response(conn, status, text.encode(), "text/plain")
+
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         url = urllib.parse.urlsplit(request.path)
-        addr = _address(conn)
+        host = request.headers.get("Host")
+        if not host_ok(host, self.allowed):
+            return self._refuse(conn, "host", 403, f"unknown host {host!r}: open the address the server printed\n")
         if url.path == WS_PATH:
+            origin = request.headers.get("Origin")
+            if not origin_ok(origin, self.allowed, self.scheme, self.port):
+                return self._refuse(conn, "origin", 403, f"WebSocket from a foreign page ({origin}) refused\n")
             token = urllib.parse.parse_qs(url.query).get("token", [None])[0]
             if not self.session.token_ok(token):
-                with self._lock:
-                    self.stats.rejected_connections += 1
-                log.warning("refused a WebSocket from %s: %s pairing token", addr, "no" if token is None else "wrong")
-                return conn.respond(403, "a valid pairing token is required (?token=...)\n")
+                return self._refuse(conn, "token", 403, f"{'no' if token is None else 'a wrong'} pairing token: "
+                                                        "a valid one is required (?token=...)\n")
             return None  # go on with the WebSocket handshake
         return self._file(conn, url.path)
 
@@ -255,11 +290,19 @@ class WebXrServer:
         elif rel.startswith("vendor/") and rel.removeprefix("vendor/") in VENDOR_FILES:
             file = web / "node_modules" / rel.removeprefix("vendor/")
         else:
-            return conn.respond(404, "not found\n")
+            return _response(conn, 404, b"not found\n", "text/plain")
         try:
             body = file.read_bytes()
         except OSError:
-            return conn.respond(404, "not found\n")
+            return _response(conn, 404, b"not found\n", "text/plain")
+        if rel == "index.html":
+            page = body.decode()
+            token = self.config.session.token
+            peer = conn.remote_address[0] if conn.remote_address else ""
+            if token and is_loopback(str(peer)):  # a LAN peer brings the token in the URL (the QR code)
+                page = inject_token(page, token)
+            return _response(conn, 200, page.encode(), "text/html; charset=utf-8",
+                             csp=content_security_policy(page), store=False)
         ctype = "text/javascript" if file.suffix == ".js" else mimetypes.guess_type(file.name)[0] or "text/plain"
         return _response(conn, 200, body, ctype)
 
@@ -301,6 +344,7 @@ class WebXrServer:
             reason = f"connection lost ({e.rcvd.reason or e.rcvd.code if e.rcvd else 'no close frame'})"
         finally:
             self._conns.pop(cid, None)
+            self._rates.pop(cid, None)
             with self._lock:
                 was_controller = self.session.disconnect(cid)
             log.info("client %d (%s) disconnected: %s", cid, addr, reason)
@@ -325,6 +369,11 @@ class WebXrServer:
         if isinstance(msg, protocol.Input):
             if msg.controller is None:
                 return  # a viewer's head pose: nothing to drive
+            limit = self._rates.setdefault(cid, RateLimit(self.config.max_input_rate, self.config.max_input_rate / 4))
+            if not limit.allow(now):
+                with self._lock:
+                    self.stats.rate_limited += 1
+                return
             with self._lock:
                 granted = self.session.claim(cid, now)
                 was_new = granted and self.session.clients[cid].inputs == 1
@@ -368,12 +417,15 @@ def _address(conn: ServerConnection) -> str:
         return "?"
 
 
-def _response(conn: ServerConnection, status: int, body: bytes, content_type: str) -> Response:
+def _response(conn: ServerConnection, status: int, body: bytes, content_type: str, *, csp: str | None = None,
+              store: bool = True) -> Response:
     resp = conn.respond(status, "")
     headers = Headers(
         [(k, v) for k, v in resp.headers.raw_items() if k.lower() not in ("content-type", "content-length")]
     )
     headers["Content-Type"] = content_type
     headers["Content-Length"] = str(len(body))
-    headers["Cache-Control"] = "no-cache"
+    headers["Cache-Control"] = "no-cache" if store else "no-store"  # the page may carry the pairing token
+    for k, v in security_headers(csp).items():
+        headers[k] = v
     return Response(resp.status_code, resp.reason_phrase, headers, body)

@@ -10,6 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # wsclient.py
 
+from wsclient import pairing_token  # noqa: E402
+
 from so100_common.testing import Graph, Proc, free_port  # noqa: E402
 
 
@@ -40,11 +42,13 @@ def sim(graph: Graph) -> Iterator[Proc]:
 
 
 @pytest.fixture(scope="module")
-def server(graph: Graph, sim: Proc) -> Iterator[tuple[Proc, int]]:
+def server(graph: Graph, sim: Proc) -> Iterator[tuple[Proc, int, str]]:
+    """webxr_server on a free port: (process, port, the pairing token it printed)."""
     port = free_port()
     proc = graph.node("webxr_server", "-p", f"port:={port}", "-p", "camera_rate:=5.0")
     proc.wait_output("webxr_server up", 30)
+    token = pairing_token(proc)
     proc.wait_output("starting from the follower's joints", 30)
-    yield proc, port
+    yield proc, port, token
     proc.stop()
     graph.procs.remove(proc)

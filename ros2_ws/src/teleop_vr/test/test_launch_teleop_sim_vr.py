@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import Reader
-from wsclient import PageClient
+from wsclient import PageClient, pairing_token
 
 from so100_common.launch_graph import evaluate, find_graph, load_graph, parse_launch_args
 from so100_common.testing import BIN, free_port, wait_for
@@ -42,7 +42,7 @@ def test_so100_launch_teleop_sim_with_vr(procs):
     )
     launch.wait_output("webxr_server up", 60)
     launch.wait_output("starting from the follower's joints", 60)
-    c = PageClient(f"ws://127.0.0.1:{port}/ws")
+    c = PageClient(f"ws://127.0.0.1:{port}/ws?token={pairing_token(launch)}")
     try:
         c.wait("scene")
         c.wait("status")
@@ -77,7 +77,7 @@ def test_so100_launch_record_with_vr_source(procs, tmp_path):
     launch.wait_output("webxr_server up", 60)
     launch.wait_output("starting from the follower's joints", 60)
     launch.wait_output("recording ", 60)
-    c = PageClient(f"ws://127.0.0.1:{port}/ws")
+    c = PageClient(f"ws://127.0.0.1:{port}/ws?token={pairing_token(launch)}")
     try:
         c.wait("scene")
         c.wait("status")

@@ -68,7 +68,7 @@ def kin() -> Kinematics:
 
 @pytest.fixture
 def client(server):
-    c = PageClient(f"ws://127.0.0.1:{server[1]}/ws")
+    c = PageClient(f"ws://127.0.0.1:{server[1]}/ws?token={server[2]}")
     yield c
     c.close()
 
@@ -141,7 +141,7 @@ def test_controller_moves_the_tool_to_the_target(client, watch, kin):
 
 def test_bad_messages_are_dropped(server, client):
     """Garbage, NaN, wrong shapes and oversized frames are refused; the node and other clients carry on."""
-    bad = PageClient(f"ws://127.0.0.1:{server[1]}/ws")
+    bad = PageClient(f"ws://127.0.0.1:{server[1]}/ws?token={server[2]}")
     junk = [
         "not json {",
         "[1, 2, 3]",
@@ -168,7 +168,7 @@ def test_bad_messages_are_dropped(server, client):
     assert bad.closed.rcvd is not None and bad.closed.rcvd.code == 1009
     before = client.count("poses")
     wait_for(lambda: client.count("poses") > before + 5, 5, "poses to keep flowing to the other client")
-    again = PageClient(f"ws://127.0.0.1:{server[1]}/ws")
+    again = PageClient(f"ws://127.0.0.1:{server[1]}/ws?token={server[2]}")
     again.wait("poses")
     again.close()
     proc = server[0]
@@ -178,7 +178,7 @@ def test_bad_messages_are_dropped(server, client):
 
 def test_second_controller_cannot_take_over(server, client):
     """While one client drives, another's inputs are refused; it becomes controller only after release."""
-    other = PageClient(f"ws://127.0.0.1:{server[1]}/ws")
+    other = PageClient(f"ws://127.0.0.1:{server[1]}/ws?token={server[2]}")
     stop = threading.Event()
 
     def keep_driving() -> None:
@@ -234,6 +234,69 @@ def test_arm_holds_when_the_controller_goes_silent(server, client, watch, kin):
     assert np.ptp(tools, axis=0).max() < 0.003
 
 
+def _get(port: int, path: str = "/", host: str | None = None):
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+def _ws_status(url: str, **kw) -> int:
+    """The HTTP status of a WebSocket handshake (101 when it opened)."""
+    from websockets.sync.client import connect
+
+    try:
+        with connect(url, open_timeout=10, **kw):
+            return 101
+    except InvalidStatus as e:
+        return e.response.status_code
+
+
+def test_only_the_operators_page_opens_the_websocket(server):
+    """Loopback mode too: the token on every WebSocket, the page's own Origin only, the page's own Host only."""
+    proc, port, token = server
+    ws = f"ws://127.0.0.1:{port}/ws"
+    assert _ws_status(ws) == 403  # no token (a foreign page cannot read it out of the operator's page)
+    assert _ws_status(f"{ws}?token=wrong-token-123") == 403
+    assert _ws_status(f"{ws}?token={token}", origin="http://evil.example") == 403  # cross-site WebSocket hijack
+    assert _ws_status(f"{ws}?token={token}", origin=f"http://localhost:{port + 1}") == 403
+    assert _ws_status(f"{ws}?token={token}", origin=f"http://localhost:{port}") == 101  # the page itself
+    assert _ws_status(f"{ws}?token={token}", additional_headers={"Host": f"evil.example:{port}"}) == 403  # rebinding
+    proc.wait_output("WebSocket from a foreign page (http://evil.example) refused", 5)
+
+
+def test_the_page_carries_the_token_to_this_machine_with_security_headers(server):
+    proc, port, token = server
+    status, headers, body = _get(port)
+    assert status == 200 and f'content="{token}"' in body  # a local user opens one URL, nothing else
+    assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
+    assert "'sha256-" in headers["Content-Security-Policy"]  # the import map, by hash
+    status, headers, body = _get(port, "/app.js")
+    assert status == 200 and headers["X-Content-Type-Options"] == "nosniff"
+    status, _, body = _get(port, "/", host=f"evil.example:{port}")  # DNS rebinding: a foreign name for 127.0.0.1
+    assert status == 403 and token not in body
+
+
+def test_a_flood_of_inputs_is_rate_limited_per_client(server):
+    proc, port, token = server
+    flood = PageClient(f"ws://127.0.0.1:{port}/ws?token={token}")
+    try:
+        for _ in range(3000):
+            flood.send_input(np.array([0.0, 0.3, 1.0]), grip=0.0)
+        flood.send({"type": "release"})
+        line = proc.wait_output("inputs over the rate limit", 12)
+        wait_for(lambda: any(int(ln.split(" inputs over the rate limit")[0].rsplit(", ", 1)[1]) > 1000
+                             for ln in proc.lines if "inputs over the rate limit" in ln), 12,
+                 f"most of the flood dropped by the rate limit: {line}")
+    finally:
+        flood.close()
+
+
 def test_lan_mode_requires_the_token(procs, sim, tmp_path):
     """Serving the LAN: HTTPS with a generated certificate, and no WebSocket without the pairing token."""
     port = free_port()
@@ -261,7 +324,7 @@ def test_lan_mode_requires_the_token(procs, sim, tmp_path):
         with pytest.raises(InvalidStatus) as e:
             PageClient(url, ssl_context=ctx)
         assert e.value.response.status_code == 403
-    proc.wait_output("refused a WebSocket from 127.0.0.1", 5)
+    proc.wait_output("refused a request from 127.0.0.1", 5)
     ok = PageClient(f"wss://127.0.0.1:{port}/ws?token={token}", ssl_context=ctx)
     assert ok.wait("scene")["geometry"]
     ok.close()

@@ -75,3 +75,8 @@ class PageClient:
     def close(self) -> None:
         self.conn.close()
         self._thread.join(2)
+
+
+def pairing_token(proc: Any, timeout: float = 30.0) -> str:
+    """The pairing token webxr_server printed (every mode requires it on the WebSocket)."""
+    return proc.wait_output("pairing token:", timeout).split("pairing token: ")[1].split()[0]

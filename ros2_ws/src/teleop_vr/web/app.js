@@ -6,7 +6,9 @@ import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 
 const params = new URLSearchParams(location.search);
-const token = params.get('token');
+// the pairing token: from the URL (a LAN browser, the printed QR code) or from the page itself (served to
+// this machine only); the WebSocket is refused without it
+const token = params.get('token') || document.querySelector('meta[name="so100-pairing-token"]')?.content || null;
 const epochMs = () => performance.timeOrigin + performance.now();
 
 // ---------------------------------------------------------------- WebXR emulation (tests, no headset)

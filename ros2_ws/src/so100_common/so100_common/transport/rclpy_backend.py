@@ -149,6 +149,7 @@ class RclpyBackend:
             rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
         # a service callback waits for the Node's executor to answer: let others run meanwhile
         self.executor = MultiThreadedExecutor(num_threads=4)
+        self._closing = False
         self._thread = threading.Thread(target=self._spin, name="rclpy-spin", daemon=True)
         self._thread.start()
 
@@ -157,10 +158,17 @@ class RclpyBackend:
             self.executor.spin()
         except ExternalShutdownException:
             pass
+        except Exception as e:  # noqa: BLE001 - the context may already be gone while closing
+            if not self._closing:
+                log.error("rclpy executor stopped: %s: %s", type(e).__name__, e)
 
     def create_node(self, name: str, namespace: str, enclave: str) -> RclpyNode:
         return RclpyNode(self, name, namespace)
 
     def shutdown(self) -> None:
-        self.executor.shutdown()
+        """Stop spinning and wait for the spin thread before rclpy shuts down: a thread still inside rcl's
+        wait set when the process exits aborts it (``terminate called without an active exception``)."""
+        self._closing = True
+        self.executor.shutdown(timeout_sec=5.0)
+        self._thread.join(timeout=5.0)
         rclpy.try_shutdown()

@@ -22,8 +22,8 @@ class MissingRosType(TransportError):
     def __init__(self, typename: str, package: str, reason: str) -> None:
         self.typename, self.package = typename, package
         super().__init__(
-            f"{typename}: the ROS 2 package {package} is not installed ({reason}); install the "
-            f"ros-jazzy-{package.replace('_', '-')} wheel or source a ROS 2 Jazzy that has it"
+            f"{typename}: the ROS 2 package {package} is not installed ({reason}); install its wheel "
+            f"(ros-jazzy-{package.replace('_', '-')}) where PyPI has one, or source a ROS 2 Jazzy that has it"
         )
 
 
