@@ -69,6 +69,7 @@ class ActInference(Node):
         speed = p("max_joint_speed", 1.0, description="the start gap closes no faster than this (rad/s)", min_value=0.01)
         threads = p("torch_threads", 0, description="torch intra-op threads; 0 = torch's default", min_value=0)
         report = p("report_period", 5.0, description="seconds between status lines", min_value=0.5)
+        self.end_parameters()  # --help stops here, before loading the checkpoint
         if not checkpoint:
             raise CheckpointError(
                 "act_inference needs a checkpoint: --ros-args -p checkpoint:=<run folder or "

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from so100_common.errors import MessageError, ServiceTimeout
@@ -185,8 +186,45 @@ class _Work:
     ready: deque[Any] = field(default_factory=deque)  # Subscription or (service, payload, reply)
 
 
+class HelpRequested(Exception):  # noqa: N818 - a request, not an error
+    """``--help`` was given: the node's parameters are declared; it must not touch hardware or the network."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(f"{node.name} --help")
+        self.node = node
+
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def format_help(node: Node, executable: str) -> str:
+    """What ``<node executable> --help`` prints: usage and every declared parameter."""
+    doc = (sys.modules[type(node).__module__].__doc__ or "").strip().split("\n\n")[0]
+    lines = [f"usage: {executable} [--ros-args -p NAME:=VALUE ... -r FROM:=TO ... --params-file FILE]", ""]
+    if doc:
+        lines += [doc, ""]
+    lines.append(f"parameters of {node.name} (default, then what it means):")
+    for spec in node.parameter_specs.values():
+        kind = spec.type_text()
+        limits = []
+        if spec.choices:
+            limits.append("one of " + ", ".join(map(str, spec.choices)))
+        if spec.min_value is not None:
+            limits.append(f">= {spec.min_value:g}")
+        if spec.max_value is not None:
+            limits.append(f"<= {spec.max_value:g}")
+        extra = f" ({'; '.join(limits)})" if limits else ""
+        lines.append(f"  {spec.name} ({kind}, default {spec.default!r}): {spec.description}{extra}")
+    return "\n".join(lines)
+
+
 class Node:
-    """A ROS node. Name, namespace, parameters and remaps come from ``--ros-args``."""
+    """A ROS node. Name, namespace, parameters and remaps come from ``--ros-args``.
+
+    With ``--help`` (or ``-h``) among its non-ROS arguments a node joins no network: it only declares its
+    parameters, and the first endpoint, timer or :meth:`end_parameters` raises :class:`HelpRequested`,
+    which :func:`run_node` turns into the parameter list and exit code 0.
+    """
 
     def __init__(
         self,
@@ -204,8 +242,10 @@ class Node:
         if args.log_level:
             self.logger.setLevel(args.log_level)
         self._params = ParameterStore(args.params, self.fqn)
-        self._backend = get_backend()
-        self._backend_node = self._backend.create_node(self.name, self.namespace, args.enclave)
+        self.help_requested = any(a in HELP_FLAGS for a in self.argv)
+        self._backend = None if self.help_requested else get_backend()
+        self._backend_node = (None if self._backend is None
+                              else self._backend.create_node(self.name, self.namespace, args.enclave))
         self._work = _Work()
         self._subs: list[Subscription] = []
         self._timers: list[Timer] = []
@@ -225,7 +265,12 @@ class Node:
 
     @property
     def transport(self) -> str:
-        return self._backend.name
+        return self._backend.name if self._backend is not None else "none (--help)"
+
+    def end_parameters(self) -> None:
+        """Call after declaring the parameters and before opening hardware: with ``--help`` it stops here."""
+        if self.help_requested:
+            raise HelpRequested(self)
 
     def get_logger(self) -> logging.Logger:
         return self.logger
@@ -284,6 +329,7 @@ class Node:
 
     # ------------------------------------------------------------ endpoints
     def create_publisher(self, msg_type: str | type, topic: str, qos: QoS = DEFAULT) -> Publisher:
+        self.end_parameters()
         pub = Publisher(self, self.resolve(topic), _typename(msg_type), qos)
         self._entities.append(pub)
         return pub
@@ -298,6 +344,7 @@ class Node:
         raw: bool = False,
     ) -> Subscription:
         """Subscribe; ``callback`` gets the message, or ``(cdr_bytes, source_ts_ns)`` when ``raw``."""
+        self.end_parameters()
         typename = _typename(msg_type)
         sub = Subscription(self.resolve(topic), typename, callback, raw, deque(maxlen=qos.depth))
 
@@ -315,6 +362,7 @@ class Node:
         return sub
 
     def create_timer(self, period: float, callback: Callable[[], None]) -> Timer:
+        self.end_parameters()
         timer = Timer(period, callback)
         with self._work.cv:
             self._timers.append(timer)
@@ -329,6 +377,7 @@ class Node:
         qos: QoS = DEFAULT,
     ) -> Any:
         """Serve ``callback(request, response) -> response`` on the executor thread."""
+        self.end_parameters()
         srv = service_type(srv_type) if isinstance(srv_type, str) else srv_type
         fq = self.resolve(name)
         entry = (srv, fq, callback)
@@ -343,6 +392,7 @@ class Node:
         return impl
 
     def create_client(self, srv_type: str | ServiceType, name: str, qos: QoS = DEFAULT) -> Client:
+        self.end_parameters()
         srv = service_type(srv_type) if isinstance(srv_type, str) else srv_type
         client = Client(self, self.resolve(name), srv, qos)
         self._entities.append(client)
@@ -472,6 +522,9 @@ def run_node(factory: Callable[[list[str]], Node], argv: list[str] | None = None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         node = factory(argv)
+    except HelpRequested as h:
+        print(format_help(h.node, Path(sys.argv[0]).name))
+        return 0
     except KeyboardInterrupt:
         return 0
     except Exception as e:
@@ -483,6 +536,9 @@ def run_node(factory: Callable[[list[str]], Node], argv: list[str] | None = None
         node.logger.info("%s received, shutting down", signal.Signals(signum).name)
         node.shutdown()
 
+    if node.help_requested:  # a node without endpoints built completely
+        print(format_help(node, Path(sys.argv[0]).name))
+        return 0
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         node.spin()

@@ -40,6 +40,7 @@ class FollowerArm(Node):
         retries = p("retries", 3, description="extra tries of a failed sync read before the safe stop",
                     min_value=0, max_value=20)
 
+        self.end_parameters()  # --help stops here, before the calibration file and the serial port
         calibration = ArmCalibration.load("follower", cal_id, port=port)
         lower, upper = calibration.limits()
         self.guard = CommandGuard(GuardConfig(tuple(lower), tuple(upper), stale_timeout=stale,

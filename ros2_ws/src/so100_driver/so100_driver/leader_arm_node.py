@@ -29,6 +29,7 @@ class LeaderArm(Node):
         self.rate = p("rate", 100.0, description="read and publish rate (Hz)", min_value=1.0, max_value=500.0)
         retries = p("retries", 3, description="extra tries of a failed sync read", min_value=0, max_value=20)
 
+        self.end_parameters()  # --help stops here, before the calibration file and the serial port
         calibration = ArmCalibration.load("leader", cal_id, port=port)
         self.arm = ArmBus(ArmBusConfig(port, calibration, role="leader", model=model, retries=retries))
         self.arm.connect()

@@ -37,6 +37,7 @@ class RealSenseCamera(Node):
         self.camera_name = p("camera_name", "camera", description="prefix of the optical frame ids")
         source = p("source", "device", choices=("device", "synthetic"),
                    description="device: a real camera; synthetic: a generated pattern through the SDK's software device")
+        self.end_parameters()  # --help stops here, before the camera
         self.config = RealSenseConfig(serial, enable_color, enable_depth, parse_profile(color_profile),
                                       parse_profile(depth_profile), align, bag)
         if bag and source == "synthetic":

@@ -50,6 +50,7 @@ class UsbCamera(Node):
         self.hfov = p("hfov_deg", 70.0, min_value=1.0, max_value=179.0,
                       description="horizontal field of view of the pinhole camera_info")
         url = p("camera_info_url", "", description="calibration YAML (file:///path.yaml; camera_calibration's layout)")
+        self.end_parameters()  # --help stops here, before the camera
         self.calibration: Calibration | None = load_calibration(url) if url else None
 
         self.source = UsbCameraSource(UsbCameraConfig(device, width, height, fps, fourcc, loop, timeout))

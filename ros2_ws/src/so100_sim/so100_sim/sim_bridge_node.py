@@ -57,6 +57,7 @@ class SimBridge(Node):
         max_step = p("max_step", 0.0, description="largest joint move per tick (rad), 0 = unlimited", min_value=0.0)
         self.publish_robot_tf = p("publish_robot_tf", True,
                                   description="publish the arm links on /tf (false when robot_state_publisher runs)")
+        self.end_parameters()  # --help stops here, before the world and its GL context
         unknown = set(depth) - set(cameras)
         if unknown:
             raise ValueError(f"depth_cameras {sorted(unknown)} are not in cameras {cameras}")

@@ -100,6 +100,7 @@ class WebXrServerNode(Node):
         web_dir = p("web_dir", "", description="the page's folder; empty = found next to the package")
         cert_dir = p("cert_dir", "", description="where the self-signed certificate is kept; empty = ~/.cache/so100")
         self.qr = p("qr", True, description="print the LAN URL as a QR code")
+        self.end_parameters()  # --help stops here, before the certificate and the port
 
         use_tls = https == "on" or (https == "auto" and self.lan)
         if not token:  # every mode: a page of another site must never open the WebSocket (issue 15)
