@@ -43,7 +43,7 @@ from so100_sim.kinematics import Kinematics
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "ros2_ws/src/teleop_vr/test"))
-from wsclient import PageClient  # noqa: E402
+from wsclient import PageClient, pairing_token  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 TARGET_P95_MS = 30.0
@@ -62,10 +62,10 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def bench_pose_latency(port: int, seconds: float, failures: list[str]) -> dict[str, Any]:
+def bench_pose_latency(port: int, token: str, seconds: float, failures: list[str]) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    py = PageClient(f"ws://127.0.0.1:{port}/ws")
+    py = PageClient(f"ws://127.0.0.1:{port}/ws?token={token}")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 320, "height": 240})
@@ -105,7 +105,7 @@ def bench_pose_latency(port: int, seconds: float, failures: list[str]) -> dict[s
     }
 
 
-def bench_command_latency(port: int, steps: int, failures: list[str]) -> dict[str, Any]:
+def bench_command_latency(port: int, token: str, steps: int, failures: list[str]) -> dict[str, Any]:
     kin = Kinematics()
     node = Node(f"bench_vr_{time.monotonic_ns()}", argv=[])
     rx: list[tuple[float, np.ndarray]] = []
@@ -117,7 +117,7 @@ def bench_command_latency(port: int, steps: int, failures: list[str]) -> dict[st
     )
     spinner = threading.Thread(target=node.spin, daemon=True)
     spinner.start()
-    client = PageClient(f"ws://127.0.0.1:{port}/ws")
+    client = PageClient(f"ws://127.0.0.1:{port}/ws?token={token}")
     hand = np.array([0.0, 0.3, 1.0])
     latencies: list[float] = []
     try:
@@ -192,8 +192,9 @@ def main() -> int:
         vr = graph.node("webxr_server", "-p", f"port:={port}", "-p", "cameras:=['']", "-p", "trim_gain:=0.0")
         sim.wait_output("sim_bridge up", 60)
         vr.wait_output("starting from the follower's joints", 60)
-        poses = bench_pose_latency(port, args.pose_seconds, failures)
-        commands = bench_command_latency(port, args.steps, failures)
+        token = pairing_token(vr)
+        poses = bench_pose_latency(port, token, args.pose_seconds, failures)
+        commands = bench_command_latency(port, token, args.steps, failures)
         log = [ln for ln in vr.lines if "per s:" in ln][-3:]
     finally:
         shutdown_backend()
