@@ -29,6 +29,9 @@ def test_node_and_topic_lists(procs, relay):
 def test_echo_latched_and_pub(procs, relay):
     echo = procs.cli("topic", "echo", "/cli/latched", "--once", "--timeout", "15")
     assert echo.returncode == 0 and "data: hello from /cli/relay" in echo.stdout
+    # with the type given, the QoS still follows the latched publisher (as `ros2 topic echo` does)
+    typed = procs.cli("topic", "echo", "/cli/latched", "std_msgs/msg/String", "--once", "--timeout", "15")
+    assert typed.returncode == 0 and "data: hello from /cli/relay" in typed.stdout, typed.stdout + typed.stderr
     listener = procs.start([str(Path(sys.executable).parent / "so100"), "topic", "echo",
                             "/cli/out/joint_states", "sensor_msgs/msg/JointState", "--once", "--timeout", "20"])
     # publish until the listener has its message: its start-up time does not matter

@@ -138,6 +138,15 @@ def cmd_topic_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _publishers_latched(topic: str, wait: float) -> bool:
+    """Whether the topic's publishers offer transient-local, as ``ros2 topic echo`` adapts its QoS to them;
+    False when none shows up within ``wait`` s."""
+    try:
+        return _topic_types(topic, wait)[1]
+    except So100Error:
+        return False
+
+
 def _qos_for(latched: bool) -> Any:
     from so100_common.qos import DEFAULT, Durability, QoS
 
@@ -147,7 +156,10 @@ def _qos_for(latched: bool) -> Any:
 def cmd_topic_echo(a: argparse.Namespace) -> int:
     from so100_common.messages import message_to_dict
 
-    typename, latched = (a.type, False) if a.type else _topic_types(a.topic, a.wait)
+    if a.type:  # the type is given, the QoS still follows the publishers (a latched one replays its last)
+        typename, latched = a.type, a.latched or _publishers_latched(a.topic, min(a.wait, 2.0))
+    else:
+        typename, latched = _topic_types(a.topic, a.wait)
     node = _cli_node("echo")
     count = {"n": 0}
     limit = 1 if a.once else a.count
