@@ -140,3 +140,30 @@ def test_real_graphs_choose_each_cameras_source(name):
     assert {("/cameras/overhead", "usb_camera"), ("/cameras/wrist", "realsense_camera")} <= both
     with pytest.raises(LaunchError, match="choose one of: realsense, usb, none"):
         _nodes(name, "wrist_camera:=webcam")
+
+
+VARIANTS = {"record": [["source:=leader"], ["source:=vr"], ["follower:=real"]], "teleop_sim": [["vr:=true"]],
+            "teleop_real": [["overhead_camera:=usb", "wrist_camera:=usb"], ["record:=true"]]}
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_every_parameter_a_graph_sets_is_one_its_node_declares(name, tmp_path):
+    """The graph's parameters, under each choice of its arguments, are declared by the node (its --help lists them):
+    a misspelt one would be silently ignored by ros2 launch."""
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    declared: dict[str, set[str]] = {}
+    base = ["checkpoint:=x"] if name.startswith("act_") else []
+    for extra in [[], *VARIANTS.get(name, [])]:
+        for node in evaluate(_graph(name), parse_launch_args([*base, *extra], _graph(name))):
+            if node.ros_only:
+                continue
+            if node.executable not in declared:
+                out = subprocess.run([str(bin_dir / node.executable), "--help"], capture_output=True, text=True,
+                                     timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+                assert out.returncode == 0, out.stderr[-2000:]
+                declared[node.executable] = set(re.findall(r"^  ([\w.]+) \(", out.stdout, re.M))
+            unknown = set(node.parameters) - declared[node.executable]
+            assert not unknown, f"{name}: {node.executable} declares no {sorted(unknown)}"
