@@ -71,6 +71,7 @@ class Subscription:
     received: int = 0
     dropped_malformed: int = 0
     dropped_overflow: int = 0  # samples pushed out by the KEEP_LAST depth before the callback ran
+    pending: int = 0  # this subscription's entries in the executor's ready queue (== len(queue))
     _last_warning: float = 0.0
     impl: Any = None
 
@@ -179,11 +180,23 @@ class Client:
 
 
 @dataclass
+class _ServiceQueue:
+    """A service's requests waiting for the executor (KEEP_LAST: at most the QoS depth)."""
+
+    srv: ServiceType
+    name: str
+    callback: Callable[[Any, Any], Any]
+    queue: deque[tuple[bytes, Callable[[bytes], None]]]
+    pending: int = 0
+    dropped: int = 0
+
+
+@dataclass
 class _Work:
     """Queue of things for the executor, guarded by one condition."""
 
     cv: threading.Condition = field(default_factory=threading.Condition)
-    ready: deque[Any] = field(default_factory=deque)  # Subscription or (service, payload, reply)
+    ready: deque[Any] = field(default_factory=deque)  # a Subscription or _ServiceQueue per waiting sample
 
 
 class HelpRequested(Exception):  # noqa: N818 - a request, not an error
@@ -350,9 +363,13 @@ class Node:
 
         def on_sample(payload: bytes, ts: int) -> None:
             with self._work.cv:
-                if len(sub.queue) == sub.queue.maxlen:
-                    sub.dropped_overflow += 1
                 sub.queue.append((payload, ts))
+                if sub.pending >= sub.queue.maxlen:
+                    # KEEP_LAST: the oldest sample went and its entry in the ready queue serves the newest, so
+                    # the work queue holds at most the subscription's depth however fast samples come
+                    sub.dropped_overflow += 1
+                    return
+                sub.pending += 1
                 self._work.ready.append(sub)
                 self._work.cv.notify()
 
@@ -380,11 +397,19 @@ class Node:
         self.end_parameters()
         srv = service_type(srv_type) if isinstance(srv_type, str) else srv_type
         fq = self.resolve(name)
-        entry = (srv, fq, callback)
+        entry = _ServiceQueue(srv, fq, callback, deque(maxlen=max(1, qos.depth)))
 
         def on_request(payload: bytes, reply: Callable[[bytes], None]) -> None:
             with self._work.cv:
-                self._work.ready.append((entry, payload, reply))
+                entry.queue.append((payload, reply))
+                if entry.pending >= entry.queue.maxlen:  # KEEP_LAST: the oldest request goes unanswered
+                    entry.dropped += 1
+                    if entry.dropped in (1, 10, 100) or entry.dropped % 1000 == 0:
+                        self.logger.warning("service %s: %d request(s) dropped (more than %d waiting)", fq,
+                                            entry.dropped, entry.queue.maxlen)
+                    return
+                entry.pending += 1
+                self._work.ready.append(entry)
                 self._work.cv.notify()
 
         impl = self._backend_node.create_service(fq, srv, qos, on_request)
@@ -401,8 +426,9 @@ class Node:
     # ------------------------------------------------------------ executor
     def _dispatch_sub(self, sub: Subscription) -> None:
         with self._work.cv:
+            sub.pending = max(0, sub.pending - 1)
             if not sub.queue:
-                return  # dropped by the KEEP_LAST depth
+                return
             payload, ts = sub.queue.popleft()
         sub.received += 1
         if sub.raw:
@@ -425,8 +451,13 @@ class Node:
             self.logger.exception("callback for %s raised; message dropped", sub.topic)
         yielding.after_payload(len(payload))
 
-    def _dispatch_request(self, item: tuple[Any, bytes, Callable[[bytes], None]]) -> None:
-        (srv, fq, callback), payload, reply = item
+    def _dispatch_request(self, entry: _ServiceQueue) -> None:
+        with self._work.cv:
+            entry.pending = max(0, entry.pending - 1)
+            if not entry.queue:
+                return
+            payload, reply = entry.queue.popleft()
+        srv, fq, callback = entry.srv, entry.name, entry.callback
         try:
             request = deserialize(payload, srv.request)
         except MessageError as e:
@@ -454,8 +485,22 @@ class Node:
                 self._work.cv.wait(None if wake is None else wake - now)
             items = list(self._work.ready)
             self._work.ready.clear()
-        did = False
+        did = self._run_due_timers()
+        next_due = min((t.due for t in self._timers if not t.cancelled), default=None)
+        for item in items:
+            if isinstance(item, Subscription):
+                self._dispatch_sub(item)
+            else:
+                self._dispatch_request(item)
+            did = True
+            if next_due is not None and time.monotonic() >= next_due:  # timers keep their period under any load
+                self._run_due_timers()
+                next_due = min((t.due for t in self._timers if not t.cancelled), default=None)
+        return did
+
+    def _run_due_timers(self) -> bool:
         now = time.monotonic()
+        did = False
         for timer in list(self._timers):
             if not timer.cancelled and timer.due <= now:
                 timer.advance(now)
@@ -464,12 +509,6 @@ class Node:
                 except Exception:
                     self.logger.exception("timer callback raised")
                 did = True
-        for item in items:
-            if isinstance(item, Subscription):
-                self._dispatch_sub(item)
-            else:
-                self._dispatch_request(item)
-            did = True
         return did
 
     def spin(self, until: Callable[[], bool] | None = None, timeout: float | None = None) -> None:

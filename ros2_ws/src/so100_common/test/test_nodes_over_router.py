@@ -117,3 +117,49 @@ def test_bad_parameter_stops_node_with_message(procs):
     proc = procs.node("demo_talker", "-p", "rate:=fast")
     assert proc.popen.wait(20) == 1
     wait_for(lambda: any("'rate' (double)" in ln for ln in proc.lines), 5, "the parameter error")
+
+
+def test_a_flood_keeps_the_queue_at_its_depth_and_timers_on_period(graph):
+    """The review's probe: a flood from an in-process source grew the executor's queue without bound and a 30 Hz
+    control timer ran 2 ticks in 3 s. KEEP_LAST depth holds; the timer keeps its period; drops are counted."""
+    import threading
+
+    sub_node = Node(f"flood_sub_{time.monotonic_ns()}", argv=[])
+    pub_node = Node(f"flood_pub_{time.monotonic_ns()}", argv=[])
+    ticks: list[float] = []
+    seen = {"max_ready": 0, "n": 0}
+
+    def on_msg(_msg):
+        seen["n"] += 1
+        seen["max_ready"] = max(seen["max_ready"], len(sub_node._work.ready))
+        time.sleep(0.001)  # a callback with real work: the flood outruns it
+
+    sub = sub_node.create_subscription(messages.JointState, "/flood/joint_commands", on_msg, QoS(depth=10))
+    sub_node.create_timer(1 / 30, lambda: ticks.append(time.monotonic()))
+    pub = pub_node.create_publisher(messages.JointState, "/flood/joint_commands", QoS(depth=10))
+    payload = messages.serialize(messages.joint_state(names.JOINT_NAMES, np.zeros(6)))
+    stop = threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            for _ in range(500):
+                pub.publish(payload)
+            time.sleep(0)
+
+    try:
+        sub_node.spin(timeout=0.5)  # discovery
+        thread = threading.Thread(target=flood, daemon=True)
+        thread.start()
+        t0 = time.monotonic()
+        sub_node.spin(timeout=3.0)
+        stop.set()
+        thread.join(5)
+        in_flood = [t for t in ticks if t >= t0]
+        assert seen["n"] > 100, seen
+        assert sub.dropped_overflow > 0 and seen["max_ready"] <= 10 + 1, (sub.dropped_overflow, seen)
+        assert len(in_flood) >= 60, f"{len(in_flood)} ticks of a 30 Hz timer in 3 s under the flood"
+        assert max(np.diff(in_flood)) < 0.2, f"a {max(np.diff(in_flood)):.3f} s gap between ticks"
+    finally:
+        stop.set()
+        pub_node.destroy()
+        sub_node.destroy()
