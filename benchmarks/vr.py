@@ -72,7 +72,11 @@ def bench_pose_latency(port: int, token: str, seconds: float, failures: list[str
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"http://localhost:{port}/?panels=0")
-        page.wait_for_function("window.teleop && teleop.scene && teleop.posesReceived > 30", timeout=30000)
+        end = time.monotonic() + 30  # polled from Python: the page's CSP forbids wait_for_function's eval
+        while not page.evaluate("() => Boolean(window.teleop && teleop.scene && teleop.posesReceived > 30)"):
+            if time.monotonic() > end:
+                raise RuntimeError("the page did not receive 30 pose frames within 30 s")
+            time.sleep(0.05)
         page.evaluate("teleop.latencies.length = 0")
         py.arrivals.clear()
         n0, seq0 = page.evaluate("[teleop.posesReceived, teleop.lastSeq]")

@@ -255,7 +255,8 @@ def test_keyboard_next_rerecord_and_esc_on_a_terminal(graph, tmp_path):
     master, slave = pty.openpty()
     remaps = [a for _, s in SERVICES for a in ("-r", f"{s}:=/keys{s}")]
     cmd = [str(BIN / "recorder"), "--ros-args", "-r", "__node:=recorder_keys", *remaps, "-p", f"out_dir:={tmp_path}",
-           "-p", f"topics:={_list([names.LEADER_JOINT_STATES])}", "-p", "min_free_gb:=0.0", "-p", "autostart:=true"]
+           "-p", f"topics:={_list([names.LEADER_JOINT_STATES])}", "-p", "min_free_gb:=0.0", "-p", "autostart:=true",
+           "-p", "start_tolerance:=0.0"]
     proc = subprocess.Popen(cmd, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=graph.env,
                             start_new_session=True)
     os.close(slave)

@@ -136,6 +136,7 @@ class WebXrServer:
         self._thread: threading.Thread | None = None
         self._last_refusal_log: dict[int, float] = {}
         self._rates: dict[int, RateLimit] = {}
+        self._refusal_logged: dict[str, float] = {}
         self.port = config.port
         self.allowed = allowed_hosts(config.host, config.extra_hosts)
         self.scheme = "https" if config.ssl_context is not None else "http"
@@ -255,18 +256,20 @@ class WebXrServer:
             if why in ("origin", "token"):
                 self.stats.rejected_connections += 1
         now = time.monotonic()
-        if now - self._last_refusal_log.get(-1, 0.0) > 1.0:  # a flood logs once a second
-            self._last_refusal_log[-1] = now
+        if now - self._refusal_logged.get(why, 0.0) > 1.0:  # a flood logs once a second per reason
+            self._refusal_logged[why] = now
             log.warning("refused a request from %s: %s", _address(conn), text.strip())
         return _response(conn, status, text.encode(), "text/plain")
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         url = urllib.parse.urlsplit(request.path)
-        host = request.headers.get("Host")
+        hosts = request.headers.get_all("Host")
+        host = hosts[0] if len(hosts) == 1 else None  # none or several: refused like a foreign one
         if not host_ok(host, self.allowed):
             return self._refuse(conn, "host", 403, f"unknown host {host!r}: open the address the server printed\n")
         if url.path == WS_PATH:
-            origin = request.headers.get("Origin")
+            origins = request.headers.get_all("Origin")
+            origin = origins[0] if len(origins) == 1 else (None if not origins else "several")
             if not origin_ok(origin, self.allowed, self.scheme, self.port):
                 return self._refuse(conn, "origin", 403, f"WebSocket from a foreign page ({origin}) refused\n")
             token = urllib.parse.parse_qs(url.query).get("token", [None])[0]
