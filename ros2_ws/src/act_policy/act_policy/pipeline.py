@@ -49,6 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=640, help="camera width (default 640)")
     ap.add_argument("--height", type=int, default=480, help="camera height (default 480)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+    ap.add_argument("--max-too-old", type=float, default=0.05, metavar="FRACTION",
+                    help="reject an episode with more than this share of frames whose input is older than 2/fps "
+                         "(default 0.05; `so100 dataset from-bags --max-too-old`)")
     args = ap.parse_args(argv)
     if args.episodes < 1:
         ap.error("--episodes must be at least 1")
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"recorded {len(bags)} episode(s), {successes} successful, in {time.monotonic() - start:.0f} s", flush=True)
 
     print(f"[2/3] converting to a LeRobot dataset at {args.fps} fps -> {dataset}", flush=True)
-    summary = convert(bags, dataset, fps=args.fps)  # logs each episode's sync report
+    summary = convert(bags, dataset, fps=args.fps, max_too_old_fraction=args.max_too_old)  # logs each sync report
     print(f"[3/3] summary: {len(bags)} episode(s) recorded, {successes} successful; {len(summary.converted)} "
           f"converted ({summary.frames} frames at {args.fps} fps), {len(summary.failed)} rejected")
     bin_dir = f"{Path(sys.executable).parent}/"

@@ -16,6 +16,7 @@ transient-local history it receives on subscribing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -63,6 +64,8 @@ DEFAULT_TOPICS = [
 ]
 
 SOURCES = ("leader", "vr", "expert", "policy", "other")
+#: reader queue depth of the recorder's subscriptions (see RecorderNode)
+RECORD_DEPTH = 100
 
 
 def topic_specs(topics: list[str], type_overrides: list[str]) -> list[TopicSpec]:
@@ -130,7 +133,11 @@ class RecorderNode(Node):
         self.scene: str | None = None
         self.saved = 0
         for spec in self.specs:
-            self.create_subscription(spec.msgtype, spec.topic, self._make_callback(spec), spec.qos, raw=True)
+            # the recorder wants every message: a deep reader queue rides out a slow executor (ROS mode over
+            # Fast DDS dropped a fifth of the camera frames at depth 5); the publishers' QoS is what the bag keeps
+            qos = spec.qos if spec.qos.transient_local else dataclasses.replace(spec.qos, depth=max(spec.qos.depth,
+                                                                                                 RECORD_DEPTH))
+            self.create_subscription(spec.msgtype, spec.topic, self._make_callback(spec), qos, raw=True)
         if names.EPISODE_SCENE not in self.topics:
             self.create_subscription(messages.String, names.EPISODE_SCENE, lambda m: self.on_scene(m.data), LATCHED)
         if names.TASK_SUCCESS not in self.topics:

@@ -582,8 +582,12 @@ def run_node(factory: Callable[[list[str]], Node], argv: list[str] | None = None
     try:
         node.spin()
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-        node.destroy()
-        shutdown_backend()
+        for s in previous:  # already stopping: a repeated Ctrl-C (or a launcher's SIGINT) must not break teardown
+            signal.signal(s, signal.SIG_IGN)
+        try:
+            node.destroy()
+            shutdown_backend()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
     return getattr(node, "exit_code", 0)
