@@ -95,7 +95,7 @@ def assess(state: np.ndarray, action: np.ndarray, *, threshold: float = GAP_THRE
     start = int(np.argmin(large)) if converges else 0
     worst = np.unravel_index(int(np.argmax(gap)), gap.shape)
     steps = np.abs(np.diff(state, axis=0)).max(axis=1) if n > 1 else np.zeros(1)
-    repeated = int((np.abs(np.diff(state, axis=0)).max(axis=1) == 0).sum()) if n > 1 else 0
+    repeated = int((steps == 0).sum()) if n > 1 else 0
     return QualityReport(
         frames=n, threshold=threshold, start_transient=start, large_gap_frames=int(large.sum()),
         largest_gap=float(gap[worst]), largest_gap_joint=names.JOINT_NAMES[int(worst[1])],

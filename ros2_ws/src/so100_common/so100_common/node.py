@@ -188,7 +188,28 @@ class _ServiceQueue:
     callback: Callable[[Any, Any], Any]
     queue: deque[tuple[bytes, Callable[[bytes], None]]]
     pending: int = 0
-    dropped: int = 0
+    dropped_overflow: int = 0
+
+
+def _keep_last_put(holder: Subscription | _ServiceQueue, item: Any) -> bool:
+    """KEEP_LAST for a subscription's samples or a service's requests (the caller holds the executor lock).
+
+    True when ``item`` needs an entry in the ready queue. When the holder already has one per queued item, the
+    oldest item went and its entry serves the newest, so the work queue holds at most the QoS depth however
+    fast items come; the drop is counted.
+    """
+    holder.queue.append(item)
+    if holder.pending >= holder.queue.maxlen:
+        holder.dropped_overflow += 1
+        return False
+    holder.pending += 1
+    return True
+
+
+def _keep_last_take(holder: Subscription | _ServiceQueue) -> Any | None:
+    """The oldest waiting item for one ready entry (the caller holds the executor lock); None if none is left."""
+    holder.pending = max(0, holder.pending - 1)
+    return holder.queue.popleft() if holder.queue else None
 
 
 @dataclass
@@ -363,15 +384,9 @@ class Node:
 
         def on_sample(payload: bytes, ts: int) -> None:
             with self._work.cv:
-                sub.queue.append((payload, ts))
-                if sub.pending >= sub.queue.maxlen:
-                    # KEEP_LAST: the oldest sample went and its entry in the ready queue serves the newest, so
-                    # the work queue holds at most the subscription's depth however fast samples come
-                    sub.dropped_overflow += 1
-                    return
-                sub.pending += 1
-                self._work.ready.append(sub)
-                self._work.cv.notify()
+                if _keep_last_put(sub, (payload, ts)):
+                    self._work.ready.append(sub)
+                    self._work.cv.notify()
 
         sub.impl = self._backend_node.create_subscription(sub.topic, typename, qos, on_sample)
         self._subs.append(sub)
@@ -401,16 +416,14 @@ class Node:
 
         def on_request(payload: bytes, reply: Callable[[bytes], None]) -> None:
             with self._work.cv:
-                entry.queue.append((payload, reply))
-                if entry.pending >= entry.queue.maxlen:  # KEEP_LAST: the oldest request goes unanswered
-                    entry.dropped += 1
-                    if entry.dropped in (1, 10, 100) or entry.dropped % 1000 == 0:
-                        self.logger.warning("service %s: %d request(s) dropped (more than %d waiting)", fq,
-                                            entry.dropped, entry.queue.maxlen)
+                if _keep_last_put(entry, (payload, reply)):
+                    self._work.ready.append(entry)
+                    self._work.cv.notify()
                     return
-                entry.pending += 1
-                self._work.ready.append(entry)
-                self._work.cv.notify()
+            n = entry.dropped_overflow  # the oldest request goes unanswered
+            if n in (1, 10, 100) or n % 1000 == 0:
+                self.logger.warning("service %s: %d request(s) dropped (more than %d waiting)", fq, n,
+                                    entry.queue.maxlen)
 
         impl = self._backend_node.create_service(fq, srv, qos, on_request)
         self._entities.append(impl)
@@ -426,10 +439,10 @@ class Node:
     # ------------------------------------------------------------ executor
     def _dispatch_sub(self, sub: Subscription) -> None:
         with self._work.cv:
-            sub.pending = max(0, sub.pending - 1)
-            if not sub.queue:
-                return
-            payload, ts = sub.queue.popleft()
+            item = _keep_last_take(sub)
+        if item is None:
+            return
+        payload, ts = item
         sub.received += 1
         if sub.raw:
             arg: Any = (payload, ts)
@@ -453,10 +466,10 @@ class Node:
 
     def _dispatch_request(self, entry: _ServiceQueue) -> None:
         with self._work.cv:
-            entry.pending = max(0, entry.pending - 1)
-            if not entry.queue:
-                return
-            payload, reply = entry.queue.popleft()
+            item = _keep_last_take(entry)
+        if item is None:
+            return
+        payload, reply = item
         srv, fq, callback = entry.srv, entry.name, entry.callback
         try:
             request = deserialize(payload, srv.request)
