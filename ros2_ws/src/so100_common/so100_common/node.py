@@ -345,7 +345,11 @@ class Node:
         spec = ParameterSpec(
             name, type_, default, description, choices, min_value, max_value, validator, element_type, read_only
         )
-        return self._params.declare(spec)
+        value = self._params.declare(spec)
+        show = getattr(self._backend_node, "show_parameter", None)
+        if show is not None:  # ROS mode: visible to ros2 param list/get/describe
+            show(spec, value)
+        return value
 
     def get_parameter(self, name: str) -> Any:
         return self._params.get(name)

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
@@ -19,12 +20,12 @@ from rclpy.signals import SignalHandlerOptions
 
 from so100_common.errors import ServiceTimeout
 from so100_common.messages import ServiceType
+from so100_common.params import ParameterSpec
 from so100_common.qos import QoS
 from so100_common.transport.base import OnRequest, OnSample
 from so100_common.transport.ros_types import MissingRosType, message_class, service_class
 
 log = logging.getLogger(__name__)
-
 
 def _profile(qos: QoS) -> QoSProfile:
     return QoSProfile(
@@ -80,10 +81,24 @@ class _Off:
 class RclpyNode:
     def __init__(self, backend: RclpyBackend, name: str, namespace: str) -> None:
         self._node = rclpy.create_node(
-            name, namespace=namespace, use_global_arguments=False, start_parameter_services=False
+            name, namespace=namespace, use_global_arguments=False, start_parameter_services=True,
+            automatically_declare_parameters_from_overrides=False,
         )
         backend.executor.add_node(self._node)
         self._backend = backend
+
+    def show_parameter(self, spec: ParameterSpec, value: Any) -> None:
+        """Declare a parameter's value on the rclpy node, read-only, so that ``ros2 param list/get/describe``
+        show what the node runs with (the node reads its parameters once: ``ros2 param set`` is refused)."""
+        if self._node.has_parameter(spec.name):  # use_sim_time: rclpy's own
+            return
+        if spec.type_ is list:  # typed as rclpy types it (an empty list: a byte array, as in any rclpy node)
+            value = [(spec.element_type or str)(v) for v in value]
+        descriptor = ParameterDescriptor(description=spec.description, read_only=True)
+        try:
+            self._node.declare_parameter(spec.name, value, descriptor)
+        except Exception as e:  # noqa: BLE001 - showing a parameter must never stop a node
+            log.debug("parameter %s not shown to ros2 param: %s", spec.name, e)
 
     def _message_class(self, topic: str, typename: str) -> Any | None:
         """The class, or None (logged) when its package has no wheel and no sourced ROS provides it."""
