@@ -4,8 +4,9 @@ It mirrors rclpy's shape: publishers, subscriptions, timers, services, clients,
 parameters, a logger and a clock, with a single-threaded executor: every
 callback of a node runs on the thread that spins it, never two at once.
 Transport threads only queue work. Subscriptions keep the last ``depth``
-samples, like a KEEP_LAST history; a malformed payload or a failing callback is
-logged with its topic and dropped, and the node keeps running.
+samples, like a KEEP_LAST history; a malformed payload, a payload larger than the
+subscription accepts (``max_bytes``) or a failing callback is logged with its topic and
+dropped, and the node keeps running.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ from so100_common.params import ParameterSpec, ParameterStore, infer_type
 from so100_common.qos import DEFAULT, QoS
 from so100_common.ros_args import NodeArgs, resolve_node_args
 from so100_common.transport import get_backend, shutdown_backend, yielding
+
+#: The largest serialized message a subscription accepts unless it says otherwise: camera images up
+#: to 4K (rgb8 3840x2160 is 24.9 MB), URDF strings with room to spare, 1 MiB for everything else (a
+#: 6-joint JointState is ~250 bytes). A larger payload is dropped before it is decoded: a 1M-name
+#: JointState took 3.9 s to decode on a node's control thread.
+MAX_MESSAGE_BYTES = {"sensor_msgs/msg/Image": 64 << 20, "sensor_msgs/msg/CompressedImage": 64 << 20,
+                     "std_msgs/msg/String": 16 << 20}
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+#: The largest service request a node accepts (the contract's services take empty or one-field requests).
+MAX_REQUEST_BYTES = 64 << 10
 
 
 def _typename(msg_type: str | type) -> str:
@@ -72,8 +83,23 @@ class Subscription:
     dropped_malformed: int = 0
     dropped_overflow: int = 0  # samples pushed out by the KEEP_LAST depth before the callback ran
     pending: int = 0  # this subscription's entries in the executor's ready queue (== len(queue))
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    dropped_oversize: int = 0  # payloads larger than max_bytes, dropped undecoded
     _last_warning: float = 0.0
+    _last_oversize_warning: float = 0.0
     impl: Any = None
+
+    def refuse_oversize(self, size: int, logger: logging.Logger) -> bool:
+        """Count (and log at most every 5 s) a payload over ``max_bytes``; True when it must be dropped."""
+        if size <= self.max_bytes:
+            return False
+        self.dropped_oversize += 1
+        now = time.monotonic()
+        if now - self._last_oversize_warning > 5.0:
+            self._last_oversize_warning = now
+            logger.warning("dropped a %d-byte message on %s, over its %d-byte limit (%d so far)", size, self.topic,
+                           self.max_bytes, self.dropped_oversize)
+        return True
 
     def destroy(self) -> None:
         if self.impl is not None:
@@ -189,6 +215,7 @@ class _ServiceQueue:
     queue: deque[tuple[bytes, Callable[[bytes], None]]]
     pending: int = 0
     dropped_overflow: int = 0
+    dropped_oversize: int = 0
 
 
 def _keep_last_put(holder: Subscription | _ServiceQueue, item: Any) -> bool:
@@ -380,13 +407,20 @@ class Node:
         qos: QoS = DEFAULT,
         *,
         raw: bool = False,
+        max_bytes: int | None = None,
     ) -> Subscription:
-        """Subscribe; ``callback`` gets the message, or ``(cdr_bytes, source_ts_ns)`` when ``raw``."""
+        """Subscribe; ``callback`` gets the message, or ``(cdr_bytes, source_ts_ns)`` when ``raw``.
+
+        Payloads over ``max_bytes`` (default: :data:`MAX_MESSAGE_BYTES` by type) are dropped and counted.
+        """
         self.end_parameters()
         typename = _typename(msg_type)
-        sub = Subscription(self.resolve(topic), typename, callback, raw, deque(maxlen=qos.depth))
+        limit = max_bytes if max_bytes is not None else MAX_MESSAGE_BYTES.get(typename, DEFAULT_MAX_MESSAGE_BYTES)
+        sub = Subscription(self.resolve(topic), typename, callback, raw, deque(maxlen=qos.depth), max_bytes=limit)
 
         def on_sample(payload: bytes, ts: int) -> None:
+            if sub.refuse_oversize(len(payload), self.logger):
+                return
             with self._work.cv:
                 if _keep_last_put(sub, (payload, ts)):
                     self._work.ready.append(sub)
@@ -418,16 +452,36 @@ class Node:
         fq = self.resolve(name)
         entry = _ServiceQueue(srv, fq, callback, deque(maxlen=max(1, qos.depth)))
 
+        def refuse(reply: Callable[[bytes], None], why: str) -> None:
+            """Answer a dropped request at once (success false, the reason) rather than leave the caller waiting."""
+            response = new_message(srv.response)
+            if hasattr(response, "message"):
+                response.message = why
+            try:
+                reply(serialize(response, srv.response))
+            except Exception as e:  # noqa: BLE001 - the caller may be gone
+                self.logger.debug("service %s: refusal not sent: %s", fq, e)
+
         def on_request(payload: bytes, reply: Callable[[bytes], None]) -> None:
+            if len(payload) > MAX_REQUEST_BYTES:
+                entry.dropped_oversize += 1
+                if entry.dropped_oversize in (1, 10, 100) or entry.dropped_oversize % 1000 == 0:
+                    self.logger.warning("service %s: refused a %d-byte request, over the %d-byte limit (%d so far)",
+                                        fq, len(payload), MAX_REQUEST_BYTES, entry.dropped_oversize)
+                refuse(reply, f"request of {len(payload)} bytes refused (limit {MAX_REQUEST_BYTES})")
+                return
             with self._work.cv:
+                evicted = entry.queue[0] if len(entry.queue) == entry.queue.maxlen else None
                 if _keep_last_put(entry, (payload, reply)):
                     self._work.ready.append(entry)
                     self._work.cv.notify()
                     return
-            n = entry.dropped_overflow  # the oldest request goes unanswered
+            n = entry.dropped_overflow  # the oldest request is answered with a refusal
             if n in (1, 10, 100) or n % 1000 == 0:
                 self.logger.warning("service %s: %d request(s) dropped (more than %d waiting)", fq, n,
                                     entry.queue.maxlen)
+            if evicted is not None:
+                refuse(evicted[1], f"request dropped: more than {entry.queue.maxlen} waiting")
 
         impl = self._backend_node.create_service(fq, srv, qos, on_request)
         self._entities.append(impl)

@@ -70,6 +70,19 @@ def test_services_round_trip(relay, node):
     assert resp.success and resp.message == "data was True"
 
 
+def test_an_oversized_service_request_is_refused_undecoded_and_the_next_is_served(relay, node):
+    """A 1 MiB request to a Trigger service is answered at once with success false and the reason, without reaching
+    the callback; the next call is served."""
+    trigger = node.create_client("std_srvs/srv/Trigger", "/t/relay/trigger")
+    assert trigger.wait_for_service(10)
+    before = trigger.call(timeout=5).message
+    raw = trigger._impl.call(b"\x00\x01\x00\x00" + bytes(1 << 20), 5.0)
+    refusal = messages.deserialize(raw, "std_srvs/srv/Trigger_Response")
+    assert not refusal.success and "refused (limit 65536)" in refusal.message, refusal
+    after = trigger.call(timeout=5).message
+    assert int(after.split()[-1]) == int(before.split()[-1]) + 1  # the big one never reached the callback
+
+
 def test_missing_service_times_out_clearly(graph, node):
     from so100_common.errors import ServiceTimeout
 
@@ -161,5 +174,36 @@ def test_a_flood_keeps_the_queue_at_its_depth_and_timers_on_period(graph):
         assert max(np.diff(in_flood)) < 0.2, f"a {max(np.diff(in_flood)):.3f} s gap between ticks"
     finally:
         stop.set()
+        pub_node.destroy()
+        sub_node.destroy()
+
+
+def test_an_oversized_message_is_dropped_undecoded_and_the_node_goes_on(graph):
+    """The review's probe: a 1M-name JointState took 3.9 s on the control thread. Over the type's limit it is dropped
+    before decoding, counted, logged once; a normal message right after it arrives; a limit given is honoured."""
+    sub_node = Node(f"big_sub_{time.monotonic_ns()}", argv=[])
+    pub_node = Node(f"big_pub_{time.monotonic_ns()}", argv=[])
+    got: list = []
+    small: list = []
+    sub = sub_node.create_subscription(messages.JointState, "/big/joint_commands", got.append, QoS(depth=10))
+    tight = sub_node.create_subscription(messages.String, "/big/text", small.append, QoS(depth=10), max_bytes=64)
+    pub = pub_node.create_publisher(messages.JointState, "/big/joint_commands", QoS(depth=10))
+    text = pub_node.create_publisher(messages.String, "/big/text", QoS(depth=10))
+    n = 1_000_000
+    huge = messages.serialize(messages.joint_state([f"joint_{i}" for i in range(n)], np.zeros(n)))
+    normal = messages.joint_state(names.JOINT_NAMES, np.arange(6.0))
+    try:
+        sub_node.spin(timeout=0.5)  # discovery
+        pub.publish(huge)
+        pub.publish(normal)
+        text.publish(messages.String(data="x" * 100))
+        text.publish(messages.String(data="short"))
+        t0 = time.monotonic()
+        sub_node.spin(until=lambda: got and small, timeout=10)
+        assert time.monotonic() - t0 < 2.0, "the node was busy with the oversized message"
+        assert [list(m.position) for m in got] == [list(range(6))] and sub.dropped_oversize == 1
+        assert [m.data for m in small] == ["short"] and tight.dropped_oversize == 1
+        assert sub.max_bytes == 1 << 20 and sub.dropped_malformed == 0
+    finally:
         pub_node.destroy()
         sub_node.destroy()
