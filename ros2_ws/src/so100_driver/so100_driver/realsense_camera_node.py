@@ -6,19 +6,21 @@ Topics keep realsense-ros names (relative, so ``__ns:=/cameras/overhead`` puts t
 ``aligned_depth_to_color/camera_info``. ``rosbag_filename`` plays an SDK ``.bag`` recording instead
 of a camera; ``source:=synthetic`` streams a generated pattern from a
 pyrealsense2 software device through the real SDK: the no-hardware path.
+
+A camera that fails, goes silent for ``frame_timeout`` or is unplugged is closed and reopened every
+``reconnect_period`` (``so100_driver.reconnect``); nothing is published until it streams again.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from so100_common import messages
 from so100_common.node import Node, run_node
 from so100_common.qos import SENSOR_DATA
 from so100_driver.realsense_source import CameraError, CameraModel, RealSenseConfig, RealSenseSource, parse_profile
-
-NO_FRAMES_WARN_S = 5.0  # warn when the camera has been silent this long
+from so100_driver.reconnect import Reconnector
 
 
 class RealSenseCamera(Node):
@@ -37,6 +39,10 @@ class RealSenseCamera(Node):
         self.camera_name = p("camera_name", "camera", description="prefix of the optical frame ids")
         source = p("source", "device", choices=("device", "synthetic"),
                    description="device: a real camera; synthetic: a generated pattern through the SDK's software device")
+        frame_timeout = p("frame_timeout", 5.0, min_value=0.1, max_value=60.0,
+                          description="seconds without frames after which the camera counts as lost")
+        reconnect_period = p("reconnect_period", 1.0, min_value=0.1, max_value=60.0,
+                             description="seconds between attempts to reopen a lost camera (by serial_no)")
         self.end_parameters()  # --help stops here, before the camera
         self.config = RealSenseConfig(serial, enable_color, enable_depth, parse_profile(color_profile),
                                       parse_profile(depth_profile), align, bag)
@@ -46,14 +52,18 @@ class RealSenseCamera(Node):
         self.depth_frame = f"{self.camera_name}_depth_optical_frame"
 
         self.synthetic: Any = None
-        device = None
         if source == "synthetic":
-            from so100_driver.realsense_synthetic import SyntheticCamera
+            from so100_driver.realsense_synthetic import SERIAL, SyntheticCamera
 
-            self.synthetic = SyntheticCamera(self.config)
-            device = self.synthetic.device
-        self.source = RealSenseSource(self.config, device=device)
-        self.source.open()  # raises CameraError naming what the SDK sees when there is no camera
+            self.synthetic = SyntheticCamera(self.config, serial=serial or SERIAL)
+        # the synthetic camera lists its software device as rs.context would, while it is plugged in
+        first = RealSenseSource(self.config, context=self.synthetic)
+        first.open()  # raises CameraError naming what the SDK sees when there is no camera
+        self.link = Reconnector(first, None if bag else first.reopen, frame_timeout=frame_timeout,
+                                period=reconnect_period, now=time.monotonic(), log=self.logger,
+                                errors=(RuntimeError, CameraError))
+        if not bag:
+            first.watch_removal(self.link.device_removed)
 
         self.pubs: dict[str, Any] = {}
         if enable_color:
@@ -67,51 +77,47 @@ class RealSenseCamera(Node):
                                                          SENSOR_DATA)
             self.pubs["aligned_info"] = self.create_publisher(messages.CameraInfo,
                                                               "aligned_depth_to_color/camera_info", SENSOR_DATA)
-        self._last_frame = time.monotonic()
-        self._warned = False
         fps = max(self.config.color_profile[2] if enable_color else 0, self.config.depth_profile[2] if enable_depth else 0)
         self.create_timer(1.0 / (2 * fps), self.tick)  # poll at twice the frame rate: ≤ half a frame of latency
         if self.synthetic is not None:
             self.synthetic.start_pattern()
-        self.logger.info("realsense_camera up: %s (serial %s), source %s, topics under %s", self.source.name,
-                         self.source.serial, f"bag {bag}" if bag else source, self.resolve("color/image_raw").rsplit("/", 2)[0] or "/")
+        self.logger.info("realsense_camera up: %s (serial %s), source %s, topics under %s", first.name,
+                         first.serial, f"bag {bag}" if bag else source, self.resolve("color/image_raw").rsplit("/", 2)[0] or "/")
+
+    @property
+    def source(self) -> RealSenseSource | None:
+        """The open camera; None while it is lost."""
+        return cast(RealSenseSource | None, self.link.source)
 
     def tick(self) -> None:
-        got = False
-        while (frames := self.source.poll()) is not None:
-            got = True
+        for frames in self.link.tick(time.monotonic()):
             self.publish(frames)
-        now = time.monotonic()
-        if got:
-            self._last_frame, self._warned = now, False
-        elif not self._warned and now - self._last_frame > NO_FRAMES_WARN_S:
-            self._warned = True
-            why = "the end of the recording?" if self.config.rosbag_filename else "unplugged, or USB bandwidth?"
-            self.logger.warning("no frames from %s for %.0f s (%s)", self.source.name, NO_FRAMES_WARN_S, why)
 
     def publish(self, frames: Any) -> None:
         # Stamps: the frame's own timestamp when the SDK gives it on the host clock (global_time,
         # system_time); else (hardware_clock) the time the frameset was received.
+        source = self.source
+        assert source is not None  # frames come only from an open source
         if frames.color is not None:
             stamp = frames.color_stamp_ns or frames.received_ns
             self.pubs["color"].publish(messages.image_from_numpy(frames.color, "rgb8", frame_id=self.color_frame,
                                                                  stamp_ns=stamp))
-            self.pubs["color_info"].publish(_info(self.source.color_model, self.color_frame, stamp))
+            self.pubs["color_info"].publish(_info(source.color_model, self.color_frame, stamp))
         if frames.depth is not None:
             stamp = frames.depth_stamp_ns or frames.received_ns
             self.pubs["depth"].publish(messages.image_from_numpy(frames.depth, "16UC1", frame_id=self.depth_frame,
                                                                  stamp_ns=stamp))
-            self.pubs["depth_info"].publish(_info(self.source.depth_model, self.depth_frame, stamp))
+            self.pubs["depth_info"].publish(_info(source.depth_model, self.depth_frame, stamp))
         if frames.aligned_depth is not None and "aligned" in self.pubs:
             stamp = frames.color_stamp_ns or frames.received_ns
             self.pubs["aligned"].publish(messages.image_from_numpy(frames.aligned_depth, "16UC1",
                                                                    frame_id=self.color_frame, stamp_ns=stamp))
-            self.pubs["aligned_info"].publish(_info(self.source.color_model, self.color_frame, stamp))
+            self.pubs["aligned_info"].publish(_info(source.color_model, self.color_frame, stamp))
 
     def destroy(self) -> None:
         if self.synthetic is not None:
             self.synthetic.stop()
-        self.source.close()
+        self.link.close()
         super().destroy()
 
 

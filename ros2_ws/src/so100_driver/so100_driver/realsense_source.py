@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,18 +161,33 @@ def _host_stamp_ns(frame: Any) -> int | None:
     return None
 
 
+class _RemovalWatch:
+    """A devices-changed callback that fires ``callback`` when ``device`` (the current one) is removed."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.device: Any = None
+
+    def __call__(self, info: Any) -> None:
+        if self.device is not None and info.was_removed(self.device):
+            self.callback()
+
+
 class RealSenseSource:
     """A RealSense camera (or a ``software_device``) streaming colour and depth into numpy.
 
-    ``RealSenseSource(config)`` finds the camera through ``rs.context()``; pass ``device=`` to use
-    a device object directly (a ``software_device`` in tests and in the node's synthetic mode).
-    Use as a context manager, or call ``open()`` / ``close()``.
+    ``RealSenseSource(config)`` finds the camera through ``rs.context()`` (or ``context=``: anything
+    with ``query_devices()``, e.g. a ``SyntheticCamera``); pass ``device=`` to use a device object
+    directly. Use as a context manager, or call ``open()`` / ``close()``; after an unplug,
+    ``reopen()`` finds the camera again.
     """
 
     def __init__(self, config: RealSenseConfig, *, device: Any = None, context: Any = None) -> None:
         self.config = config
         self._device = device
+        self._given_device = device is not None
         self._context = context
+        self._watch: _RemovalWatch | None = None
         self._sensors: list[Any] = []
         self._syncer: Any = None
         self._align: Any = None
@@ -202,6 +218,8 @@ class RealSenseSource:
             else:
                 self._device = find_device(self._context, self.config.serial_no)
         dev = self._device
+        if self._watch is not None:
+            self._watch.device = dev
         self.name = dev.get_info(rs.camera_info.name) if dev.supports(rs.camera_info.name) else "RealSense"
         self.serial = dev.get_info(rs.camera_info.serial_number) if dev.supports(rs.camera_info.serial_number) else ""
         wanted = []
@@ -241,6 +259,34 @@ class RealSenseSource:
                  ", ".join(f"{rs.stream(p.stream_type()).name} {p.as_video_stream_profile().width()}x"
                            f"{p.as_video_stream_profile().height()}@{p.fps()}" for _, p in chosen),
                  self.depth_scale)
+
+    def reopen(self) -> RealSenseSource:
+        """A new, open source for this camera (call ``close()`` on this one first).
+
+        The camera is found again through the same context, by ``serial_no`` (or the first one):
+        an unplugged camera's device handle is dead. A device given to the constructor is reused.
+        CameraError while the camera is absent; a recording is never reopened.
+        """
+        if self.config.rosbag_filename:
+            raise CameraError(f"the recording {self.config.rosbag_filename!r} is not reopened")
+        source = RealSenseSource(self.config, device=self._device if self._given_device else None,
+                                 context=self._context)
+        source._watch = self._watch
+        source.open()
+        return source
+
+    def watch_removal(self, callback: Callable[[], None]) -> bool:
+        """Call ``callback`` (from an SDK thread) when this camera, or one ``reopen()`` returns, is unplugged.
+
+        Call after ``open()``; False when the context reports no device changes (a ``SyntheticCamera``).
+        """
+        register = getattr(self._context, "set_devices_changed_callback", None)
+        if register is None:
+            return False
+        self._watch = _RemovalWatch(callback)
+        self._watch.device = self._device
+        register(self._watch)
+        return True
 
     def _load_bag(self, path: str) -> Any:
         if not Path(path).is_file():

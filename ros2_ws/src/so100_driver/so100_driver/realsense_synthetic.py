@@ -2,8 +2,10 @@
 
 Frames injected here go through the real SDK (sensors, syncer, rs.align) into ``RealSenseSource``,
 exactly like a camera's. Tests inject known frames with ``inject()``; the node's ``source:=synthetic``
-mode runs ``start_pattern()``, a moving colour gradient over a tilted depth plane. Never imports the
-ROS runtime.
+mode runs ``start_pattern()``, a moving colour gradient over a tilted depth plane. ``unplug()`` /
+``plug()`` take the camera away and bring it back: its sensors stop, the pattern pauses and
+``query_devices()`` (this object stands in for ``rs.context`` there) lists nothing until it is
+plugged in again. Never imports the ROS runtime.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class SyntheticCamera:
         self.depth_profile.register_extrinsics_to(self.color_profile, ext)
         self.device.create_matcher(rs.matchers.default)
         self._number = 0
+        self._plugged = threading.Event()
+        self._plugged.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._depth_plane: np.ndarray | None = None
@@ -86,6 +90,33 @@ class SyntheticCamera:
         vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = w, h, fps, bpp, fmt
         vs.intrinsics = intrinsics
         return sensor.add_video_stream(vs).as_video_stream_profile()
+
+    # ------------------------------------------------------------ hot-plug
+    @property
+    def plugged(self) -> bool:
+        return self._plugged.is_set()
+
+    def unplug(self) -> None:
+        """Take the camera away: the pattern pauses and ``query_devices()`` lists nothing.
+
+        Its sensors are stopped and closed too, so a reader gets frames again only by reopening the
+        camera after ``plug()``, as after a real unplug.
+        """
+        self._plugged.clear()
+        for sensor in {id(s): s for s in (self._color_sensor, self._depth_sensor)}.values():
+            for step in (sensor.stop, sensor.close):
+                try:
+                    step()
+                except RuntimeError as e:  # not streaming, or not open
+                    log.debug("unplug: %s", e)
+
+    def plug(self) -> None:
+        """Plug the camera back in: listed again, and a running pattern resumes."""
+        self._plugged.set()
+
+    def query_devices(self) -> list[Any]:
+        """``rs.context.query_devices()`` for this camera alone: ``software_device.add_to`` lists nothing."""
+        return [self.device] if self.plugged else []
 
     def inject(self, color: np.ndarray | None, depth_raw: np.ndarray | None, *, stamp_ms: float | None = None) -> int:
         """Feed one colour (h, w, 3 uint8) and/or raw depth (h, w uint16, in ``depth_unit``) frame.
@@ -160,15 +191,16 @@ class SyntheticCamera:
         return color, self._depth_plane
 
     def start_pattern(self) -> None:
-        """Inject the pattern at the colour profile's rate on a thread, until ``stop()``."""
+        """Inject the pattern at the colour profile's rate on a thread, until ``stop()``; none while unplugged."""
         fps = self.config.color_profile[2]
 
         def run() -> None:
             period, k, start = 1.0 / fps, 0, time.monotonic()
             while not self._stop.is_set():
                 color, depth = self.pattern(k)
-                self.inject(color if self.config.enable_color else None,
-                            depth if self.config.enable_depth else None)
+                if self.plugged:
+                    self.inject(color if self.config.enable_color else None,
+                                depth if self.config.enable_depth else None)
                 k += 1
                 self._stop.wait(max(0.0, start + k * period - time.monotonic()))
 

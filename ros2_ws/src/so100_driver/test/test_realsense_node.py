@@ -1,7 +1,10 @@
-"""realsense_camera as a process over a real router: synthetic source topics, and the no-camera exit."""
+"""realsense_camera over a real router: synthetic source topics, the no-camera exit, reconnecting."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import threading
 import time
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 from so100_common import messages
 from so100_common.node import Node
 from so100_common.qos import SENSOR_DATA
+from so100_common.testing import BIN, wait_for
 
 pytest.importorskip("pyrealsense2")
 
@@ -101,3 +105,63 @@ def test_rosbag_filename_plays_a_recording(procs, node, tmp_path):
     depth = messages.image_to_numpy(got["depth"][-1])
     assert depth.shape == (60, 80) and depth[0, 0] == 500 and depth[-1, 0] == 1000
     assert cam.stop() == 0
+
+
+def test_help_lists_the_reconnect_parameters():
+    out = subprocess.run([str(BIN / "realsense_camera"), "--help"], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    assert "reconnect_period" in out and "seconds between attempts to reopen a lost camera" in out, out
+    assert "frame_timeout" in out and "counts as lost" in out, out
+
+
+def test_an_unplugged_camera_is_reopened_and_published_again(graph, node, caplog):
+    """The synthetic camera is unplugged under the running node, then plugged back in.
+
+    The node (in this process, so the test can pull the plug; over the real router and the real SDK)
+    logs the loss once, publishes nothing while the camera is away, reopens it when it is back and
+    publishes the same topics and camera_info again, its timer never raising.
+    """
+    from so100_driver.realsense_camera_node import RealSenseCamera
+
+    got: dict[str, list] = {"color": [], "info": [], "depth": []}
+    node.create_subscription(messages.Image, "/replug/color/image_raw", got["color"].append, SENSOR_DATA)
+    node.create_subscription(messages.CameraInfo, "/replug/color/camera_info", got["info"].append, SENSOR_DATA)
+    node.create_subscription(messages.Image, "/replug/depth/image_rect_raw", got["depth"].append, SENSOR_DATA)
+    cam = RealSenseCamera(["--ros-args", "-r", "__ns:=/replug", "-r", f"__node:=replug_{time.monotonic_ns()}",
+                           "-p", "source:=synthetic", "-p", "rgb_camera.color_profile:=64x48x30",
+                           "-p", "depth_module.depth_profile:=32x24x30", "-p", "frame_timeout:=0.5",
+                           "-p", "reconnect_period:=0.2"])
+    caplog.set_level(logging.DEBUG, cam.logger.name)
+    spinner = threading.Thread(target=cam.spin, daemon=True)
+    spinner.start()
+    try:
+        node.spin(until=lambda: len(got["color"]) >= 3 and got["info"], timeout=15)
+        assert len(got["color"]) >= 3 and got["info"], {k: len(v) for k, v in got.items()}
+        info_before = got["info"][-1]
+
+        cam.synthetic.unplug()
+        wait_for(lambda: cam.link.lost, 10, "the node to notice the unplug")
+        node.spin(timeout=0.3)  # what was already on the wire arrives
+        during, depth_during = len(got["color"]), len(got["depth"])
+        node.spin(timeout=1.5)  # away for 1.5 s: seven reopen attempts, all failing
+        assert (len(got["color"]), len(got["depth"])) == (during, depth_during), "published while unplugged"
+        assert cam.source is None
+
+        cam.synthetic.plug()
+        node.spin(until=lambda: len(got["color"]) >= during + 3 and len(got["depth"]) > depth_during, timeout=15)
+        assert len(got["color"]) >= during + 3, "nothing published after the camera came back"
+        assert len(got["depth"]) > depth_during, "no depth after the camera came back"
+    finally:
+        cam.shutdown()
+        spinner.join(5)
+        cam.destroy()
+    assert not spinner.is_alive()
+    assert cam.link.reconnects == 1
+    info_after = got["info"][-1]
+    assert (info_after.width, info_after.height, list(info_after.k)) == (
+        info_before.width, info_before.height, list(info_before.k))
+    assert messages.image_to_numpy(got["color"][-1]).shape == (48, 64, 3)
+    lines = [r.getMessage() for r in caplog.records if r.name == cam.logger.name]
+    assert lines.count("camera 000000000000 lost: no frames for 0.5 s; retrying every 0.2 s") == 1, lines
+    assert lines.count("camera 000000000000 back") == 1, lines
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a callback raised"

@@ -1,8 +1,11 @@
-"""RealSenseSource driven through the real SDK by a software device: arrays, depth units, intrinsics."""
+"""RealSenseSource driven through the real SDK by a software device: arrays, depth units, intrinsics, reconnects."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from so100_driver.realsense_source import (
     parse_profile,
 )
 from so100_driver.realsense_synthetic import SyntheticCamera, d435_like_intrinsics
+from so100_driver.reconnect import Reconnector
 
 rs = pytest.importorskip("pyrealsense2")
 
@@ -172,3 +176,92 @@ def test_d405_layout_colour_and_depth_on_one_sensor():
         frames = _read_after_inject(cam, src, color, np.full((48, 64), 7000, np.uint16))
     np.testing.assert_array_equal(frames.color, color)
     assert np.all(frames.depth == 700)
+
+
+def _tick_until(link: Reconnector, done: Callable[[list], bool], timeout: float, what: str) -> list:
+    """Tick ``link`` every 10 ms (as the node's timer does) until ``done(frames so far)``; the frames."""
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while not done(got):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; {len(got)} frameset(s)")
+        got += link.tick(time.monotonic())
+        time.sleep(0.01)
+    return got
+
+
+def test_an_unplugged_software_camera_is_reopened_when_it_is_plugged_back(caplog):
+    """SyntheticCamera.unplug(): frames stop, the source is lost and reopens fail until plug(); then frames again."""
+    caplog.set_level(logging.DEBUG, "reconnect")
+    cfg = RealSenseConfig(color_profile=(64, 48, 30), depth_profile=(32, 24, 30))
+    cam = SyntheticCamera(cfg)
+    src = RealSenseSource(cfg, context=cam)
+    src.open()
+    link = Reconnector(src, src.reopen, frame_timeout=0.3, period=0.1, now=time.monotonic(),
+                       log=logging.getLogger("reconnect"), errors=(RuntimeError, CameraError))
+    cam.start_pattern()
+    try:
+        _tick_until(link, lambda got: len(got) >= 3, 5, "frames")
+        cam.unplug()
+        _tick_until(link, lambda got: link.lost, 5, "the loss")
+        t_end = time.monotonic() + 0.5
+        assert _tick_until(link, lambda got: time.monotonic() > t_end, 5, "half a second") == []  # nothing while lost
+        assert link.source is None  # reopens fail while unplugged
+        cam.plug()
+        back = _tick_until(link, lambda got: len(got) >= 3, 5, "frames after the replug")
+    finally:
+        cam.stop()
+        link.close()
+    assert link.reconnects == 1 and not link.lost
+    assert any(f.color is not None for f in back) and link.source is not src
+    messages = [r.getMessage() for r in caplog.records]
+    assert "camera 000000000000 lost: no frames for 0.3 s; retrying every 0.1 s" in messages
+    assert any("not back yet: no RealSense device found (the SDK sees: none)" in m for m in messages), messages
+    assert messages.count("camera 000000000000 back") == 1
+
+
+def test_a_camera_removed_from_the_sdk_context_is_found_again_by_serial(tmp_path, caplog):
+    """The SDK's own device list: a playback device stands in for the camera (load = plug in, unload = unplug).
+
+    The removal comes through the context's devices-changed callback (long before frame_timeout), the
+    reopen finds the camera again by serial, and it streams with the same intrinsics.
+    """
+    caplog.set_level(logging.DEBUG, "reconnect")
+    cfg = RealSenseConfig(serial_no="000000000000", color_profile=(64, 48, 30), depth_profile=(32, 24, 30))
+    bag = str(tmp_path / "camera.bag")
+    SyntheticCamera(cfg).record_bag(bag, frames=60)  # 2 s of stream each time it is plugged in
+    ctx = rs.context()
+    if len(ctx.query_devices()):
+        pytest.skip("a real RealSense camera is attached")
+
+    plugged: list = []  # the context lists a playback device only while someone holds it
+
+    def plug_in() -> None:
+        plugged.append(ctx.load_device(bag))
+        plugged[-1].as_playback().set_real_time(True)
+
+    plug_in()
+    src = RealSenseSource(cfg, context=ctx)
+    src.open()
+    link = Reconnector(src, src.reopen, frame_timeout=10.0, period=0.1, now=time.monotonic(),
+                       log=logging.getLogger("reconnect"), errors=(RuntimeError, CameraError))
+    assert src.watch_removal(link.device_removed)
+    try:
+        _tick_until(link, lambda got: len(got) >= 2, 5, "frames")
+        ctx.unload_device(bag)
+        t0 = time.monotonic()
+        _tick_until(link, lambda got: link.lost, 5, "the removal")
+        assert time.monotonic() - t0 < 2.0 and link.source is None
+        plug_in()
+        back = _tick_until(link, lambda got: len(got) >= 2, 5, "frames after the replug")
+        reopened = link.source
+    finally:
+        link.close()
+        with contextlib.suppress(RuntimeError):
+            ctx.unload_device(bag)
+    assert link.reconnects == 1 and reopened is not src and reopened.serial == "000000000000"
+    assert any(f.color is not None for f in back)
+    np.testing.assert_array_equal(reopened.color_model.k, src.color_model.k)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "camera 000000000000 lost: device removed; retrying every 0.1 s" in messages
+    assert "camera 000000000000 back" in messages
