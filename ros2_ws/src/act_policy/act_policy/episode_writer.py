@@ -19,10 +19,15 @@ moment leaves every finished episode intact and the unfinished one marked by its
 suffix. rosbags' MCAP reader cannot open a file without its footer (it checks the
 closing magic), and a ``.partial`` folder has no ``metadata.yaml``; :func:`recover_partial`
 turns the readable part of one into a new ``<name>.recovered/`` bag.
+
+A write error (disk full, quota, file-size limit) ends the episode at once: the writer drops
+rosbags' writer with its pending chunk, cuts the file back to the last chunk it wrote whole and
+raises :class:`RecorderError`; the ``.partial`` folder then holds exactly :attr:`EpisodeWriter.written`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import logging
@@ -114,16 +119,38 @@ def software_version() -> dict[str, str | None]:
     return out
 
 
+def free_space_gb(path: Path) -> float:
+    """Free space (GB) for unprivileged writers on the file system of ``path``."""
+    return shutil.disk_usage(path).free / 1e9
+
+
 def check_free_space(out_dir: Path, min_free_gb: float) -> float:
     """Free space (GB) in ``out_dir``; raises RecorderError when below ``min_free_gb``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    free_gb = shutil.disk_usage(out_dir).free / 1e9
+    free_gb = free_space_gb(out_dir)
     if free_gb < min_free_gb:
         raise RecorderError(
             f"only {free_gb:.2f} GB free in {out_dir}, below min_free_gb={min_free_gb:g}; "
             "free some space, record elsewhere (out_dir:=...) or lower min_free_gb"
         )
     return free_gb
+
+
+def probe_write(out_dir: Path, nbytes: int) -> None:
+    """Write and remove a file of ``nbytes`` in ``out_dir``; RecorderError naming the error if that fails.
+
+    Free space alone misses quotas and file-size limits: after a write error this tells whether
+    the next episode could get as far.
+    """
+    probe = Path(out_dir) / ".recorder_probe"
+    try:
+        with probe.open("wb") as fh:
+            fh.write(bytes(nbytes))
+    except OSError as e:
+        raise RecorderError(f"a test write of {nbytes / 1e6:.1f} MB in {out_dir} failed ({e}); free some space "
+                            "or record elsewhere (out_dir:=...)") from e
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def next_episode_name(out_dir: Path) -> str:
@@ -148,6 +175,12 @@ class EpisodeWriter:
         metadata: episode metadata (task, scene, source, fps, ...) stored in ``episode.json``.
         flush_interval: seconds between forced MCAP chunk flushes. rosbags keeps up to 1 MiB of
             messages in memory before writing a chunk; flushing bounds what a crash can lose.
+
+    Attributes:
+        counts: messages handed to :meth:`write`, per topic.
+        written: messages in chunks the file holds whole, per topic (what a crash or a write
+            error leaves for :func:`recover_partial`).
+        error: the write error that ended the episode, if one did.
     """
 
     def __init__(
@@ -169,21 +202,27 @@ class EpisodeWriter:
         self.metadata = dict(metadata)
         self.flush_interval = flush_interval
         self._last_flush = time.monotonic()
-        self._writer = Writer(self.partial, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+        self.counts = {spec.topic: 0 for spec in topics}
+        self.written = dict(self.counts)
+        self.error: str | None = None
+        self._synced_bytes = 0  # file offset after the last whole chunk handed to the OS
+        writer = Writer(self.partial, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+        self._writer: Writer | None = writer
         try:
-            self._writer.open()
+            writer.open()
             self._conns = {}
             for spec in topics:
                 if spec.topic in self._conns:
                     raise RecorderError(f"topic {spec.topic} is listed twice")
-                self._conns[spec.topic] = self._writer.add_connection(
+                self._conns[spec.topic] = writer.add_connection(
                     spec.topic, spec.msgtype, typestore=TYPESTORE, serialization_format="cdr",
                     offered_qos_profiles=[rosbags_qos(spec.qos)],
                 )
+            self._sync()
         except (WriterError, OSError) as e:
-            self._writer.abort()
+            with contextlib.suppress(OSError):
+                writer.abort()
             raise RecorderError(f"cannot create episode bag {self.partial}: {e}") from e
-        self.counts = {spec.topic: 0 for spec in topics}
         self.metadata.update(name=name, complete=False)
         _write_json_atomic(self.partial / EPISODE_JSON, self.metadata)
 
@@ -191,10 +230,22 @@ class EpisodeWriter:
     def topics(self) -> list[str]:
         return list(self._conns)
 
+    def _open_writer(self) -> Writer:
+        if self._writer is None:
+            raise RecorderError(f"{self.partial} is closed ({self.error or 'finished'}); start a new episode")
+        return self._writer
+
     def write(self, topic: str, timestamp_ns: int, data: bytes | memoryview) -> None:
         """Append one serialized message (CDR as received, never re-serialized)."""
-        self._writer.write(self._conns[topic], timestamp_ns, data)
-        self.counts[topic] += 1
+        writer = self._open_writer()
+        chunk = getattr(writer.storage, "chunk", None)
+        try:
+            writer.write(self._conns[topic], timestamp_ns, data)
+            self.counts[topic] += 1
+            if chunk is not None and getattr(writer.storage, "chunk", None) is not chunk:
+                self._sync()  # rosbags wrote out a full (1 MiB) chunk
+        except OSError as e:
+            raise self._fail(e, "writing") from e
         if self.flush_interval > 0 and time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
 
@@ -206,20 +257,63 @@ class EpisodeWriter:
         rosbags without those internals just flushes less often.
         """
         self._last_flush = time.monotonic()
-        storage = self._writer.storage
+        storage = self._open_writer().storage
         chunk = getattr(storage, "chunk", None)
         if chunk is None or not hasattr(storage, "close_chunk"):
             return
-        if chunk.msgs:  # never an empty chunk: its time range would be inverted (start 2**63-1, end 0)
-            storage.close_chunk()
-        storage.bio.flush()
+        try:
+            if chunk.msgs:  # never an empty chunk: its time range would be inverted (start 2**63-1, end 0)
+                storage.close_chunk()
+            self._sync()
+        except OSError as e:
+            raise self._fail(e, "writing") from e
+
+    def _sync(self) -> None:
+        """Hand rosbags' file buffer to the OS: every closed chunk is then whole in the file."""
+        bio = getattr(self._open_writer().storage, "bio", None)
+        if bio is not None:
+            bio.flush()
+            self._synced_bytes = bio.tell()
+            self.written = dict(self.counts)
+
+    def _fail(self, error: OSError | WriterError, doing: str) -> RecorderError:
+        """End the episode on a write error; the ``.partial`` folder keeps :attr:`written`."""
+        self.error = str(error)
+        writer, self._writer = self._writer, None  # frees the pending chunk, however big it grew
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.abort()  # its last buffer flush may fail again
+        with contextlib.suppress(OSError):  # drop a torn last chunk, and give its space back
+            if self._synced_bytes:
+                os.truncate(self.partial / f"{self.partial.name}.mcap", self._synced_bytes)
+        self.metadata.update(complete=False, stop_reason="write_error", error=self.error,
+                             message_counts=dict(self.written))
+        try:
+            _write_json_atomic(self.partial / EPISODE_JSON, self.metadata)
+        except OSError:
+            (self.partial / EPISODE_JSON).with_suffix(".json.tmp").unlink(missing_ok=True)
+        return RecorderError(
+            f"{doing} {self.partial} failed ({error}); the {sum(self.written.values())} messages written before "
+            "stay in it: recover them with act_policy.episode_writer.recover_partial"
+        )
 
     def close(self, *, stop_ns: int, success: bool | None, extra: dict[str, Any] | None = None) -> Path:
         """Finish the bag, complete ``episode.json`` and rename ``<name>.partial`` to ``<name>``."""
+        writer = self._open_writer()
+        self.flush()
         try:
-            self._writer.close()
+            writer.close()
         except (WriterError, OSError) as e:
-            raise RecorderError(f"closing {self.partial} failed; it stays marked partial: {e}") from e
+            raise self._fail(e, "closing") from e
+        self._writer = None
+        try:
+            self._finish(stop_ns=stop_ns, success=success, extra=extra)
+        except OSError as e:
+            raise RecorderError(f"finishing {self.partial} failed ({e}); its bag is closed but it stays marked "
+                                "partial: recover_partial reads it") from e
+        return self.final
+
+    def _finish(self, *, stop_ns: int, success: bool | None, extra: dict[str, Any] | None) -> None:
         # rosbags names the storage file after the folder it was opened in; give it the final name.
         old = self.partial / f"{self.partial.name}.mcap"
         new = self.partial / f"{self.name}.mcap"
@@ -240,11 +334,13 @@ class EpisodeWriter:
         self.metadata.update(stop_ns=stop_ns, success=success, message_counts=dict(self.counts), complete=True)
         _write_json_atomic(self.partial / EPISODE_JSON, self.metadata)
         os.rename(self.partial, self.final)
-        return self.final
 
     def discard(self) -> None:
         """Drop the episode: close the storage and remove ``<name>.partial``."""
-        self._writer.abort()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.abort()
         shutil.rmtree(self.partial, ignore_errors=True)
 
 

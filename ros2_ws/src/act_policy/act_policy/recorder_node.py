@@ -12,6 +12,11 @@ again whenever a new ``/episode/scene`` arrives while idle (the scripted expert
 resets the sim after each episode). Latched topics are cached and their latest
 message is written at the start of every episode, as ``ros2 bag`` records the
 transient-local history it receives on subscribing.
+
+A full disk: free space is checked at every start and once a second during an episode,
+which is stopped and saved below ``min_free_gb``. The first write error stops the episode
+with one error line (what was written stays recoverable, see :mod:`act_policy.episode_writer`);
+later starts are refused until a test write in ``out_dir`` succeeds.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from act_policy.episode_writer import (
     EpisodeWriter,
     TopicSpec,
     check_free_space,
+    free_space_gb,
     next_episode_name,
+    probe_write,
     software_version,
 )
 from act_policy.errors import RecorderError
@@ -66,6 +73,10 @@ DEFAULT_TOPICS = [
 SOURCES = ("leader", "vr", "expert", "policy", "other")
 #: reader queue depth of the recorder's subscriptions (see RecorderNode)
 RECORD_DEPTH = 100
+#: seconds between free-space checks during an episode
+DISK_CHECK_PERIOD = 1.0
+#: after a write error, an episode starts only once a file this big can be written in out_dir (a few chunks)
+PROBE_BYTES = 8 * 2**20
 
 
 def topic_specs(topics: list[str], type_overrides: list[str]) -> list[TopicSpec]:
@@ -120,7 +131,7 @@ class RecorderNode(Node):
         self.control = EpisodeControl(rules)
         self.episodes = p("episodes", 0, min_value=0, description="exit after saving this many episodes; 0 = never")
         self.min_free_gb = p("min_free_gb", 2.0, min_value=0.0, description="refuse to start an episode with less "
-                                                                            "free disk")
+                                                                            "free disk, and stop one (saved)")
         self.calibration = p("calibration", "", description="calibration id or file in use")
         self.flush_interval = p("flush_interval", 1.0, min_value=0.0,
                                 description="seconds between flushes to disk (bounds crash loss)")
@@ -132,6 +143,8 @@ class RecorderNode(Node):
         self.latched: dict[str, bytes] = {}
         self.scene: str | None = None
         self.saved = 0
+        self.write_failure: str | None = None  # set by a write error, cleared by a test write that succeeds
+        self.disk_checked = 0.0
         for spec in self.specs:
             # the recorder wants every message: a deep reader queue rides out a slow executor (ROS mode over
             # Fast DDS dropped a fifth of the camera frames at depth 5); the publishers' QoS is what the bag keeps
@@ -167,7 +180,7 @@ class RecorderNode(Node):
         def on_raw(sample: tuple[bytes, int]) -> None:
             raw, _source_ts = sample
             if self.writer is not None:  # before the handlers below: a scene may start the next episode
-                self.writer.write(spec.topic, self.now_ns(), raw)
+                self.record(spec.topic, self.now_ns(), raw)
             if spec.qos.transient_local:
                 self.latched[spec.topic] = raw  # written at the start of the next episode
             if spec.topic == names.EPISODE_SCENE:
@@ -199,6 +212,18 @@ class RecorderNode(Node):
         if self.control.on_success(value, time.monotonic()):
             self.logger.info("task success; stopping in %.1f s", self.control.rules.stop_after_success)
 
+    def record(self, topic: str, timestamp_ns: int, raw: bytes) -> None:
+        """Write one message; the first write error ends the episode."""
+        writer = self.writer
+        if writer is None:
+            return
+        try:
+            writer.write(topic, timestamp_ns, raw)
+        except RecorderError as e:
+            self.writer = None
+            self.control.stopped()
+            self.episode_failed(writer, e)
+
     # ------------------------------------------------------------ episodes
     def request_start(self) -> tuple[bool, str]:
         """Ask for an episode; it starts at once when it can (see :mod:`act_policy.episode_control`)."""
@@ -213,6 +238,13 @@ class RecorderNode(Node):
     def start_episode(self, start: Start) -> tuple[bool, str]:
         try:
             check_free_space(self.out_dir, self.min_free_gb)
+            if self.write_failure is not None:
+                try:
+                    probe_write(self.out_dir, PROBE_BYTES)
+                except RecorderError as e:
+                    raise RecorderError(f"{self.write_failure}; {e}") from e
+                self.logger.info("%s takes writes again", self.out_dir)
+                self.write_failure = None
             name = next_episode_name(self.out_dir)
             self.start_ns = self.now_ns()
             self.start_info = {"converged": start.converged, "waited_s": round(start.waited, 3),
@@ -230,9 +262,12 @@ class RecorderNode(Node):
             self.logger.error("cannot start an episode: %s", e)
             return False, str(e)
         self.control.started(time.monotonic())
+        self.disk_checked = time.monotonic()
         for topic, raw in self.latched.items():  # the transient-local history a new subscriber would get
             if topic != names.TASK_SUCCESS:
-                self.writer.write(topic, self.start_ns, raw)
+                self.record(topic, self.start_ns, raw)
+        if self.writer is None:
+            return False, str(self.write_failure)
         if not start.converged:
             gap = "no command or state received" if start.gap is None else \
                 f"largest gap {start.gap:.2f} rad on {self.start_info['gap_joint']}"
@@ -254,7 +289,7 @@ class RecorderNode(Node):
             path = writer.close(stop_ns=stop_ns, success=success, extra={"stop_reason": reason,
                                                                          "scene": scene_value(self.scene)})
         except RecorderError as e:
-            self.logger.error("%s", e)
+            self.episode_failed(writer, e)
             return False, str(e)
         self.saved += 1
         counts = ", ".join(f"{t} {n}" for t, n in writer.counts.items())
@@ -264,6 +299,24 @@ class RecorderNode(Node):
             self.logger.info("%d episodes saved; exiting", self.saved)
             self.shutdown()
         return True, str(path)
+
+    def episode_failed(self, writer: EpisodeWriter, error: RecorderError) -> None:
+        """Log the write error that ended ``writer``'s episode, once; later starts first test a write."""
+        self.write_failure = f"{writer.name} stopped on a write error ({writer.error or error})"
+        self.logger.error("%s stopped at its first write error, %.2f GB free in %s: %s", writer.name,
+                          free_space_gb(self.out_dir), self.out_dir, error)
+
+    def check_disk(self) -> None:
+        """Every DISK_CHECK_PERIOD during an episode: below ``min_free_gb`` free, stop and save it."""
+        now = time.monotonic()
+        if self.writer is None or self.min_free_gb <= 0 or now - self.disk_checked < DISK_CHECK_PERIOD:
+            return
+        self.disk_checked = now
+        try:
+            check_free_space(self.out_dir, self.min_free_gb)
+        except (RecorderError, OSError) as e:
+            self.logger.error("stopping %s to save it: %s", self.writer.name, e)
+            self.try_stop("low_disk")
 
     def try_discard(self) -> tuple[bool, str]:
         writer, self.writer = self.writer, None
@@ -303,6 +356,7 @@ class RecorderNode(Node):
 
     def tick(self) -> None:
         self.apply_rules()
+        self.check_disk()
         if self.keyboard is not None:
             while not self.keyboard.commands.empty():
                 self.on_key(self.keyboard.commands.get())

@@ -1,18 +1,20 @@
-"""recorder over a real router: services, raw CDR in real bags, metadata, auto-stop, kill -9, disk check."""
+"""recorder over a real router: services, raw CDR in real bags, metadata, auto-stop, kill -9, disk check, full disk."""
 
 import json
+import os
 import signal
+import sys
 import time
 
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader
 
-from act_policy.episode_writer import read_episode_json, recover_partial
+from act_policy.episode_writer import free_space_gb, read_episode_json, recover_partial
 from so100_common import messages, names
 from so100_common.node import Node
 from so100_common.qos import LATCHED, SENSOR_DATA, QoS
-from so100_common.testing import wait_for
+from so100_common.testing import BIN, wait_for
 
 EXTRA = "/test/extra"
 TOPICS = [names.LEADER_JOINT_STATES, names.camera_image_topic("overhead"), names.TASK_SUCCESS,
@@ -24,14 +26,23 @@ def _list(items):
 
 
 SERVICES = (("start", names.RECORDER_START), ("stop", names.RECORDER_STOP), ("discard", names.RECORDER_DISCARD))
+#: runs argv[2:] with a file-size limit of argv[1] bytes: a full disk without root (writes past it raise EFBIG)
+LIMIT_FILE_SIZE = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                   "resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2); os.execv(sys.argv[2], sys.argv[2:])")
 
 
-def start_recorder(graph, out_dir, node_name, *params, prefix=""):
-    """A recorder process; with ``prefix`` its services move to ``<prefix>/recorder/...``."""
+def start_recorder(graph, out_dir, node_name, *params, prefix="", file_size_limit=None):
+    """A recorder process; with ``prefix`` its services move to ``<prefix>/recorder/...``; with ``file_size_limit``
+    (bytes) no file it writes can grow past that."""
     remaps = [a for _, s in SERVICES for a in ("-r", f"{s}:={prefix}{s}")] if prefix else []
-    proc = graph.node("recorder", "-r", f"__node:={node_name}", *remaps, "-p", f"out_dir:={out_dir}",
-                      "-p", f"topics:={_list(TOPICS)}", "-p", f"topic_types:=[{EXTRA}:std_msgs/msg/String]",
-                      "-p", "min_free_gb:=0.0", "-p", "start_tolerance:=0.0", *params)
+    args = ["-r", f"__node:={node_name}", *remaps, "-p", f"out_dir:={out_dir}", "-p", f"topics:={_list(TOPICS)}",
+            "-p", f"topic_types:=[{EXTRA}:std_msgs/msg/String]", "-p", "min_free_gb:=0.0",
+            "-p", "start_tolerance:=0.0", *params]
+    if file_size_limit is None:
+        proc = graph.node("recorder", *args)
+    else:
+        proc = graph.start([sys.executable, "-c", LIMIT_FILE_SIZE, str(file_size_limit), str(BIN / "recorder"),
+                            "--ros-args", *args])
     proc.wait_output("recorder up", 30)
     return proc
 
@@ -243,14 +254,99 @@ def test_refuses_to_start_without_free_space(graph, tester, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def error_lines(proc):
+    return [ln for ln in proc.lines if ln.startswith("[ERROR]")]
+
+
+def test_a_write_error_stops_the_episode_once_and_keeps_what_was_written(graph, tester, tmp_path):
+    """A full disk (a 2 MB file-size limit): the first failed write ends the episode with one error line, the
+    messages written before it are recoverable, and the next start is refused while writes still fail."""
+    proc = start_recorder(graph, tmp_path, "recorder_efbig", "-p", "flush_interval:=0.1", "-p", "max_duration:=60.0",
+                          prefix="/efbig", file_size_limit=2_000_000)
+    partial = tmp_path / "episode_000000.partial"
+    joints: list[bytes] = []
+    image = messages.serialize(messages.image_from_numpy(np.zeros((240, 320, 3), np.uint8), "rgb8"))
+
+    def publish(with_image: bool) -> None:
+        raw = messages.serialize(messages.joint_state(names.JOINT_NAMES, np.full(6, 0.001 * len(joints))))
+        joints.append(raw)
+        tester.joint.publish(raw)
+        if with_image:
+            tester.image.publish(image)
+        time.sleep(0.01)  # pacing like a 100 Hz source, not a wait for a condition
+
+    try:
+        res = tester.call("start", "/efbig")
+        assert res.success, res.message
+        mcap = partial / "episode_000000.partial.mcap"
+        size0 = mcap.stat().st_size
+        wait_for(lambda: publish(False) or mcap.stat().st_size > size0 + 2000, 10, "flushed joint states")
+        # within 20 s, where max_duration is 60 s
+        wait_for(lambda: publish(True) or error_lines(proc), 20, f"a write error:\n{proc.output}")
+        for _ in range(50):  # messages after the error are not written, and log nothing
+            publish(True)
+        res = tester.call("stop", "/efbig")
+        assert not res.success and res.message == "not recording"
+        errors = error_lines(proc)
+        assert len(errors) == 1 and "Traceback" not in proc.output, proc.output
+        assert "episode_000000 stopped at its first write error" in errors[0] and "File too large" in errors[0]
+        assert " GB free in " in errors[0]
+        res = tester.call("start", "/efbig")
+        assert not res.success and "episode_000000 stopped on a write error" in res.message, res.message
+        assert "test write of 8.4 MB" in res.message and "File too large" in res.message
+        assert proc.alive() and not (tmp_path / "episode_000001.partial").exists()
+    finally:
+        proc.stop()
+        graph.procs.remove(proc)
+    assert mcap.stat().st_size <= 2_000_000 and not (partial / "metadata.yaml").exists()
+    meta = read_episode_json(partial)
+    assert meta["complete"] is False and meta["stop_reason"] == "write_error" and "File too large" in meta["error"]
+    counts, raws = read_bag(recover_partial(partial))
+    kept = raws[names.LEADER_JOINT_STATES]
+    assert 0 < len(kept) < len(joints) and kept == joints[: len(kept)]
+    assert counts == meta["message_counts"]
+    assert f"the {sum(counts.values())} messages written before stay in it" in errors[0]
+
+
+def test_low_free_space_during_an_episode_stops_and_saves_it(graph, tester, tmp_path):
+    """Free space is checked during the episode: under min_free_gb it is saved, and starts wait for space."""
+    out = tmp_path / "recordings"
+    filler = tmp_path / "filler"
+    margin = 0.25
+    proc = start_recorder(graph, out, "recorder_low", "-p", f"min_free_gb:={free_space_gb(tmp_path) - margin:.4f}",
+                          "-p", "max_duration:=60.0", prefix="/low")
+    try:
+        res = tester.call("start", "/low")
+        assert res.success, res.message
+        before = len(saved_lines(proc))
+        with filler.open("wb") as fh:  # takes 4 x the margin: the disk is "full"
+            os.posix_fallocate(fh.fileno(), 0, int(4 * margin * 1e9))
+        tester.joint.publish(messages.joint_state(names.JOINT_NAMES, np.zeros(6)))
+        wait_saved(proc, before, "low_disk", timeout=15)
+        errors = error_lines(proc)
+        assert len(errors) == 1 and "stopping episode_000000 to save it: only" in errors[0], proc.output
+        assert "below min_free_gb" in errors[0]
+        meta = read_episode_json(out / "episode_000000")
+        assert meta["complete"] is True and meta["stop_reason"] == "low_disk"
+        read_bag(out / "episode_000000")
+        res = tester.call("start", "/low")
+        assert not res.success and "min_free_gb" in res.message, res.message
+        filler.unlink()
+        res = tester.call("start", "/low")
+        assert res.success, res.message
+        assert tester.call("stop", "/low").success
+        assert proc.alive()
+    finally:
+        filler.unlink(missing_ok=True)
+        proc.stop()
+        graph.procs.remove(proc)
+
+
 def test_keyboard_next_rerecord_and_esc_on_a_terminal(graph, tmp_path):
     """On a terminal (a pty here): → saves and starts the next, ← discards and re-records, Esc saves and exits."""
-    import os
     import pty
     import subprocess
     import threading
-
-    from so100_common.testing import BIN
 
     master, slave = pty.openpty()
     remaps = [a for _, s in SERVICES for a in ("-r", f"{s}:=/keys{s}")]
