@@ -452,23 +452,13 @@ class Node:
         fq = self.resolve(name)
         entry = _ServiceQueue(srv, fq, callback, deque(maxlen=max(1, qos.depth)))
 
-        def refuse(reply: Callable[[bytes], None], why: str) -> None:
-            """Answer a dropped request at once (success false, the reason) rather than leave the caller waiting."""
-            response = new_message(srv.response)
-            if hasattr(response, "message"):
-                response.message = why
-            try:
-                reply(serialize(response, srv.response))
-            except Exception as e:  # noqa: BLE001 - the caller may be gone
-                self.logger.debug("service %s: refusal not sent: %s", fq, e)
-
         def on_request(payload: bytes, reply: Callable[[bytes], None]) -> None:
             if len(payload) > MAX_REQUEST_BYTES:
                 entry.dropped_oversize += 1
                 if entry.dropped_oversize in (1, 10, 100) or entry.dropped_oversize % 1000 == 0:
                     self.logger.warning("service %s: refused a %d-byte request, over the %d-byte limit (%d so far)",
                                         fq, len(payload), MAX_REQUEST_BYTES, entry.dropped_oversize)
-                refuse(reply, f"request of {len(payload)} bytes refused (limit {MAX_REQUEST_BYTES})")
+                self._refuse(entry, reply, f"request of {len(payload)} bytes refused (limit {MAX_REQUEST_BYTES})")
                 return
             with self._work.cv:
                 evicted = entry.queue[0] if len(entry.queue) == entry.queue.maxlen else None
@@ -481,7 +471,7 @@ class Node:
                 self.logger.warning("service %s: %d request(s) dropped (more than %d waiting)", fq, n,
                                     entry.queue.maxlen)
             if evicted is not None:
-                refuse(evicted[1], f"request dropped: more than {entry.queue.maxlen} waiting")
+                self._refuse(entry, evicted[1], f"request dropped: more than {entry.queue.maxlen} waiting")
 
         impl = self._backend_node.create_service(fq, srv, qos, on_request)
         self._entities.append(impl)
@@ -532,13 +522,27 @@ class Node:
         try:
             request = deserialize(payload, srv.request)
         except MessageError as e:
-            self.logger.warning("dropped a malformed request on %s: %s", fq, e)
+            self.logger.warning("refused a malformed request on %s: %s", fq, e)
+            self._refuse(entry, reply, f"malformed request: {e}")
             return
         try:
-            response = callback(request, new_message(srv.response))
-            reply(serialize(response, srv.response))
-        except Exception:
-            self.logger.exception("service %s raised; no reply sent", fq)
+            raw = serialize(callback(request, new_message(srv.response)), srv.response)
+        except Exception as e:
+            self.logger.exception("service %s raised", fq)
+            self._refuse(entry, reply, f"the service raised {type(e).__name__}: {e}")
+            return
+        reply(raw)
+
+    def _refuse(self, entry: _ServiceQueue, reply: Callable[[bytes], None], why: str) -> None:
+        """Answer a request the service does not serve (success false where the type has it, the reason in its
+        message): every request gets one answer, none leaves its caller waiting for a timeout."""
+        response = new_message(entry.srv.response)
+        if hasattr(response, "message"):
+            response.message = why
+        try:
+            reply(serialize(response, entry.srv.response))
+        except Exception as e:  # noqa: BLE001 - the caller may be gone
+            self.logger.debug("service %s: refusal not sent: %s", entry.name, e)
 
     def spin_once(self, timeout: float | None = None) -> bool:
         """Run due timers and queued callbacks, waiting up to ``timeout`` for work."""

@@ -13,10 +13,12 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 
 from so100_common.errors import ServiceTimeout
 from so100_common.messages import ServiceType
@@ -86,6 +88,9 @@ class RclpyNode:
         )
         backend.executor.add_node(self._node)
         self._backend = backend
+        # reentrant: a service coroutine awaiting the Node's answer must not block the node's other callbacks
+        # (nor the guard condition that wakes the executor for that answer); one thread runs them all anyway
+        self._group = ReentrantCallbackGroup()
 
     def show_parameter(self, spec: ParameterSpec, value: Any) -> None:
         """Declare a parameter's value on the rclpy node, read-only, so that ``ros2 param list/get/describe``
@@ -122,32 +127,36 @@ class RclpyNode:
         cls = self._message_class(topic, typename)
         if cls is None:
             return _Off()
-        sub = self._node.create_subscription(cls, topic, cb, _profile(qos), raw=True)
+        sub = self._node.create_subscription(cls, topic, cb, _profile(qos), raw=True, callback_group=self._group)
         return _Handle(self._node, sub, "subscription")
 
     def create_service(self, name: str, srv: ServiceType, qos: QoS, on_request: OnRequest) -> _Handle:
-        srv_cls = service_class(srv.name)
+        """A coroutine callback: the request waits for the Node's executor without holding rclpy's spin thread.
 
-        def cb(request: Any, response: Any) -> Any:
-            done = threading.Event()
-            box: dict[str, bytes] = {}
+        The Node answers every request it is handed (its reply, or a refusal with the reason); the guard
+        condition wakes rclpy's executor to send it.
+        """
+        srv_cls = service_class(srv.name)
+        wake = self._node.create_guard_condition(lambda: None, callback_group=self._group)
+
+        async def cb(request: Any, response: Any) -> Any:
+            answer: Future = Future()
 
             def reply(raw: bytes) -> None:
-                box["raw"] = raw
-                done.set()
+                if not answer.done():
+                    answer.set_result(raw)
+                wake.trigger()
 
             on_request(serialize_message(request), reply)
-            if not done.wait(30.0):
-                log.error("service %s: the node did not answer within 30 s", name)
-                return response
-            return deserialize_message(box["raw"], srv_cls.Response)
+            raw = await answer
+            return deserialize_message(raw, srv_cls.Response)
 
-        service = self._node.create_service(srv_cls, name, cb, qos_profile=_profile(qos))
+        service = self._node.create_service(srv_cls, name, cb, qos_profile=_profile(qos), callback_group=self._group)
         return _Handle(self._node, service, "service")
 
     def create_client(self, name: str, srv: ServiceType, qos: QoS) -> _Client:
         srv_cls = service_class(srv.name)
-        client = self._node.create_client(srv_cls, name, qos_profile=_profile(qos))
+        client = self._node.create_client(srv_cls, name, qos_profile=_profile(qos), callback_group=self._group)
         return _Client(self._node, client, srv_cls)
 
     def destroy(self) -> None:
@@ -162,8 +171,9 @@ class RclpyBackend:
         if not rclpy.ok():
             # our run_node owns SIGINT/SIGTERM; rclpy must not install its own handlers
             rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
-        # a service callback waits for the Node's executor to answer: let others run meanwhile
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        # one thread: callbacks only hand bytes to the Node's executor, service callbacks are coroutines that
+        # await its answer (rclpy's MultiThreadedExecutor spun a core busy and lost samples under 60 images/s)
+        self.executor = SingleThreadedExecutor()
         self._closing = False
         self._thread = threading.Thread(target=self._spin, name="rclpy-spin", daemon=True)
         self._thread.start()
