@@ -44,29 +44,29 @@ SO100_TRANSPORT (auto|rclpy|zenoh, for nodes), SO100_LOG_LEVEL.
 
 
 def _cli_node(name: str) -> Any:
-    os.environ["SO100_TRANSPORT"] = "zenoh"  # the CLI always reads the zenoh graph
+    """A hidden node on the selected transport (SO100_TRANSPORT; rclpy where it imports, as the nodes do)."""
     from so100_common.node import Node
 
     return Node(f"_so100_{name}_{os.getpid()}", argv=[])
 
 
 def _backend() -> Any:
-    os.environ["SO100_TRANSPORT"] = "zenoh"
     from so100_common.transport import get_backend
 
     return get_backend()
 
 
 def _view(timeout: float) -> Any:
-    from so100_common.cli.graph import build_view
+    from so100_common.cli.graph import build_view, view_from_rclpy
+    from so100_common.transport import selected_transport
 
+    if selected_transport() == "rclpy":
+        return view_from_rclpy(_backend().graph_snapshot(timeout))
     return build_view(_backend().graph_tokens(timeout))
 
 
 def _topic_types(topic: str, wait: float) -> tuple[str, bool]:
     """(type name, latched) of a topic from the graph, waiting up to ``wait`` s for it."""
-    from so100_common.transport.zenoh_wire import qos_from_keyexpr
-
     deadline = time.monotonic() + wait
     while True:
         view = _view(0.5)
@@ -74,8 +74,7 @@ def _topic_types(topic: str, wait: float) -> tuple[str, bool]:
         if types:
             if len(types) > 1:
                 raise So100Error(f"{topic} is published with several types {sorted(types)}; name one")
-            latched = any(qos_from_keyexpr(q).transient_local for q in view.qos[topic])
-            return next(iter(types)), latched
+            return next(iter(types)), topic in view.latched
         if time.monotonic() > deadline:
             raise So100Error(f"topic {topic} does not appear in the graph; name its type to wait for it")
         time.sleep(0.2)

@@ -8,7 +8,9 @@ already expanded and remapped by :mod:`so100_common.ros_args`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from typing import Any
 
 import rclpy
@@ -189,6 +191,36 @@ class RclpyBackend:
 
     def create_node(self, name: str, namespace: str, enclave: str) -> RclpyNode:
         return RclpyNode(self, name, namespace)
+
+    def graph_snapshot(self, timeout: float) -> dict[str, Any]:
+        """What a hidden probe node discovers in ``timeout`` s: nodes, topics (types, publisher and subscriber
+        counts, latched ones) and services, as ``ros2 node/topic/service list`` read them."""
+        probe = rclpy.create_node(f"_so100_graph_{os.getpid()}", start_parameter_services=False)
+        try:
+            time.sleep(max(0.0, timeout))  # DDS discovery; then on while it still finds nodes (at most as long again)
+            seen, end = len(probe.get_node_names_and_namespaces()), time.monotonic() + timeout
+            while time.monotonic() < end:
+                time.sleep(0.25)
+                now = len(probe.get_node_names_and_namespaces())
+                if now == seen:
+                    break
+                seen = now
+            snapshot: dict[str, Any] = {"nodes": [], "topics": {}, "publishers": {}, "subscribers": {},
+                                        "latched": [], "services": {}}
+            for name, ns in probe.get_node_names_and_namespaces():
+                snapshot["nodes"].append(ns.rstrip("/") + "/" + name)
+            for topic, types in probe.get_topic_names_and_types():
+                pubs = probe.get_publishers_info_by_topic(topic)
+                snapshot["topics"][topic] = list(types)
+                snapshot["publishers"][topic] = len(pubs)
+                snapshot["subscribers"][topic] = probe.count_subscribers(topic)
+                if any(p.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for p in pubs):
+                    snapshot["latched"].append(topic)
+            for name, types in probe.get_service_names_and_types():
+                snapshot["services"][name] = list(types)
+            return snapshot
+        finally:
+            probe.destroy_node()
 
     def shutdown(self) -> None:
         """Stop spinning and wait for the spin thread before rclpy shuts down: a thread still inside rcl's
