@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 import time
@@ -93,7 +94,11 @@ def cmd_router(a: argparse.Namespace) -> int:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: stop.set())
     endpoints = a.listen or None
-    print(f"zenoh router listening on {', '.join(endpoints or ['tcp/127.0.0.1:7447'])} (Ctrl-C to stop)", flush=True)
+    from so100_common.transport import zenoh_config
+
+    config = zenoh_config.build_config(router=True, extra={"listen/endpoints": endpoints} if endpoints else None)
+    shown = json.loads(config.get_json("listen/endpoints") or "[]") or ["(none)"]
+    print(f"zenoh router listening on {', '.join(shown)} (Ctrl-C to stop)", flush=True)
     run_router(endpoints, stop.is_set)
     return 0
 

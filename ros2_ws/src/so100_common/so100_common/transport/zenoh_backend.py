@@ -408,7 +408,9 @@ class ZenohBackend:
 
 
 def run_router(endpoints: list[str] | None, stop: Callable[[], bool]) -> None:
-    """Run a zenoh router session until ``stop()`` returns true."""
+    """Run a zenoh router session until ``stop()`` returns true (``RUST_LOG=debug`` shows zenoh's own log)."""
+    if os.environ.get("RUST_LOG"):
+        zenoh.try_init_log_from_env()
     extra = {"listen/endpoints": endpoints} if endpoints else None
     config = zenoh_config.build_config(router=True, extra=extra)
     try:

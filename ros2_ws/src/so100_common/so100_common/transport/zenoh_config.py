@@ -75,6 +75,8 @@ def build_config(*, router: bool = False, extra: dict[str, Any] | None = None) -
             config = zenoh.Config.from_file(uri)
         except Exception as e:
             raise TransportError(f"{uri_var}={uri!r}: cannot load the zenoh config: {e}") from e
+        if router and json.loads(config.get_json("mode") or "null") is None:
+            config.insert_json5("mode", '"router"')  # a router file without mode would open a peer
     else:
         config = zenoh.Config()
         for key, value in (ROUTER_DEFAULTS if router else SESSION_DEFAULTS).items():
