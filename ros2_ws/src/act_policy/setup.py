@@ -26,5 +26,12 @@ setup(
             "so100-dataset = act_policy.dataset_cli:main",
             "act_inference = act_policy.act_inference_node:main",
         ],
+        # verbs of the so100 command (so100_common.cli.main looks them up here)
+        "so100.verbs": [
+            "dataset = act_policy.dataset_cli:main",
+            "pipeline = act_policy.pipeline:main",
+            "train = act_policy.policy_cli:train_main",
+            "eval = act_policy.policy_cli:eval_main",
+        ],
     },
 )

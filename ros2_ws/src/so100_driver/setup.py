@@ -29,5 +29,9 @@ setup(
             "realsense_camera = so100_driver.realsense_camera_node:main",
             "usb_camera = so100_driver.usb_camera_node:main",
         ],
+        # verbs of the so100 command (so100_common.cli.main looks them up here)
+        "so100.verbs": [
+            "calibrate = so100_driver.calibrate_cli:main",
+        ],
     },
 )

@@ -7,7 +7,6 @@ It talks rmw_zenoh's protocol directly, so it also sees ROS 2 nodes that run
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -18,6 +17,9 @@ import numpy as np
 import yaml
 
 from so100_common.errors import So100Error
+
+VERB_GROUP = "so100.verbs"
+BUILTIN = ("router", "launch", "node", "topic", "service", "-h", "--help")
 
 HELP = """\
 so100: run and inspect the SO-100 ROS 2 graph, with or without ROS 2 installed.
@@ -268,34 +270,11 @@ def cmd_service_call(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calibrate(a: argparse.Namespace) -> int:
-    """Run LeRobot's own calibration procedure; it writes LeRobot's file that our arm nodes read."""
-    import shutil
-    import subprocess
-    from pathlib import Path
-
-    exe = Path(sys.executable).parent / "lerobot-calibrate"
-    if not exe.exists():
-        found = shutil.which("lerobot-calibrate")
-        if not found:
-            raise So100Error("lerobot-calibrate not found: install lerobot[feetech] (./setup.sh does)")
-        exe = Path(found)
-    kind = "robot" if a.arm == "follower" else "teleop"
-    device_type = f"{a.model}_{a.arm}"
-    cmd = [str(exe), f"--{kind}.type={device_type}", f"--{kind}.port={a.port}", f"--{kind}.id={a.id}"]
-    print(f"running LeRobot's calibration: {' '.join(cmd)}", flush=True)
-    code = subprocess.call(cmd)
-    if code == 0:
-        root = os.environ.get("HF_LEROBOT_CALIBRATION", "~/.cache/huggingface/lerobot/calibration")
-        folder = "robots" if a.arm == "follower" else "teleoperators"
-        print(f"calibration written under {root}/{folder}/ for id {a.id!r}; "
-              f"start the node with -p port:={a.port} -p id:={a.id}")
-    return code
-
-
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="so100", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    more = ", ".join(sorted(verbs())) or "none installed"
+    p = argparse.ArgumentParser(prog="so100", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=f"verbs of the installed packages (so100 VERB --help): {more}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("router", help="run a zenoh router (what rmw_zenohd is for ROS 2)")
@@ -303,13 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="endpoint to listen on (repeatable); default tcp/127.0.0.1:7447; "
                         "use tcp/[::]:7447 to accept other machines")
     r.set_defaults(func=cmd_router)
-
-    ca = sub.add_parser("calibrate", help="calibrate a leader or follower arm (LeRobot's procedure and file format)")
-    ca.add_argument("arm", choices=["leader", "follower"], help="which arm")
-    ca.add_argument("--port", required=True, help="serial port of the arm's bus, e.g. /dev/ttyACM0")
-    ca.add_argument("--id", required=True, help="calibration id (the file name LeRobot and our nodes use)")
-    ca.add_argument("--model", choices=["so100", "so101"], default="so100", help="arm model (default so100)")
-    ca.set_defaults(func=cmd_calibrate)
 
     la = sub.add_parser("launch", help="run a launch graph as supervised processes")
     la.add_argument("graph", help="graph name (launch/<name>.graph.yaml) or path to a .graph.yaml file")
@@ -377,19 +349,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def verbs() -> dict[str, Any]:
+    """Verbs the installed packages register in the ``so100.verbs`` entry-point group (as ros2cli's verbs are):
+    ``name = package.module:function``, the function taking the verb's arguments and returning an exit code.
+    This package registers none and imports nothing above it."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=VERB_GROUP)}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `so100 dataset ...` and `so100 pipeline`: act_policy's tools (it depends on this package, not back)
-    delegated = {"dataset": ("act_policy.dataset_cli", "main"), "pipeline": ("act_policy.pipeline", "main"),
-                 "train": ("act_policy.policy_cli", "train_main"), "eval": ("act_policy.policy_cli", "eval_main")}
-    if argv[:1] and argv[0] in delegated:
-        module_name, function = delegated[argv[0]]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            print(f"so100: error: `so100 {argv[0]}` needs act_policy installed (./setup.sh): {e}", file=sys.stderr)
-            return 2
-        return int(getattr(module, function)(argv[1:]) or 0)
+    if argv[:1] and argv[0] not in BUILTIN:
+        verb = verbs().get(argv[0])
+        if verb is not None:
+            try:
+                function = verb.load()
+            except ImportError as e:
+                print(f"so100: error: `so100 {argv[0]}` ({verb.value}) cannot be imported: {e}", file=sys.stderr)
+                return 2
+            return int(function(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
