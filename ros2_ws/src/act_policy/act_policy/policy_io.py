@@ -181,6 +181,40 @@ def checkpoint_inputs(path: str | os.PathLike) -> PolicyInputs:
     return read_inputs(read_config(pretrained), checkpoint_fps(pretrained), checkpoint_source_size(pretrained))
 
 
+#: Processor steps a checkpoint may name by class path: lerobot imports the module of such a path (running its
+#: code) to build the step, so only lerobot's own modules are allowed; steps named by ``registry_name`` are looked
+#: up among the registered ones and import nothing.
+PROCESSOR_CLASS_PREFIX = "lerobot."
+
+
+def check_processor_classes(pretrained: Path) -> None:
+    """Refuse a checkpoint whose processor files name a step class outside lerobot (before anything imports it).
+
+    Every ``*.json`` of the folder with a ``steps`` list is a processor pipeline (``policy_preprocessor.json``,
+    ``policy_postprocessor.json``). Raises :class:`CheckpointError` naming the file, the step and the class.
+    """
+    import json
+
+    for f in sorted(Path(pretrained).glob("*.json")):
+        try:
+            data = json.loads(f.read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            continue  # not a processor file we can read; lerobot's own loader reports a broken one
+        steps = data.get("steps") if isinstance(data, dict) else None
+        if not isinstance(steps, list):
+            continue
+        for i, step in enumerate(steps):
+            if isinstance(step, dict) and "registry_name" in step:
+                continue  # lerobot takes the registered class (the registry wins over "class")
+            cls = step.get("class") if isinstance(step, dict) else None
+            if not isinstance(cls, str) or not cls.startswith(PROCESSOR_CLASS_PREFIX):
+                raise CheckpointError(
+                    f"{f}: processor step {i} names the class {cls!r}, which is not under "
+                    f"{PROCESSOR_CLASS_PREFIX!r}; refusing to load the checkpoint (importing it would run code from "
+                    "outside lerobot). Use a checkpoint written by `so100 train` or lerobot."
+                )
+
+
 def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_steps: int | None = None,
                 temporal_ensemble_coeff: float | None = None) -> LoadedPolicy:
     """Load a checkpoint for inference, offline.
@@ -197,6 +231,7 @@ def load_policy(path: str | os.PathLike, device: str | None = None, *, n_action_
     from lerobot.policies.factory import get_policy_class
 
     pretrained = resolve_checkpoint(path)
+    check_processor_classes(pretrained)
     device = device or default_device()
     config = read_config(pretrained)
     config.device = device

@@ -177,6 +177,8 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
         raise ProtocolError(f"not JSON: {e.msg} at {e.pos}") from None
     except RecursionError:
         raise ProtocolError("JSON nested too deeply") from None
+    except ValueError as e:  # an integer past Python's 4300-digit conversion limit (it raised out of the handler)
+        raise ProtocolError(f"not a number the protocol accepts: {str(e)[:80]}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise ProtocolError('a message must be a JSON object with a string "type"')
     kind = obj["type"]
@@ -207,6 +209,8 @@ def parse_client_message(frame: str | bytes) -> ClientMessage:
         client = obj.get("client", "unknown")
         if not isinstance(client, str) or len(client) > 32:
             raise ProtocolError("hello.client must be a string of at most 32 characters")
+        if not client.isprintable():  # it is logged: no terminal escapes or control characters
+            raise ProtocolError("hello.client must be printable text (no control characters)")
         return Hello(client)
     if kind == "release":
         _keys(obj, {"type"}, "release")
