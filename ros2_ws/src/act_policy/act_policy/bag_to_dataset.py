@@ -103,6 +103,9 @@ class ConversionError(ActPolicyError):
     """A bag cannot be converted, or the output dataset cannot be written."""
 
 
+#: No joint of the SO-100 turns beyond a full turn: larger values are corruption or the wrong unit.
+MAX_JOINT_RAD = 2 * np.pi
+
 @dataclass
 class EpisodeResult:
     """What happened to one bag."""
@@ -322,6 +325,14 @@ class _BagEpisode:
                 raise ConversionError(
                     f"{self.bag}: {topic} has non-finite positions in {len(bad)} message(s) "
                     f"(first: message {bad[0]}); the dataset would train on them"
+                )
+            wild = [i for i, p in enumerate(self.streams[topic].positions) if (np.abs(p) > MAX_JOINT_RAD).any()]
+            if wild:
+                first = self.streams[topic].positions[wild[0]]
+                raise ConversionError(
+                    f"{self.bag}: {topic} has positions beyond ±{MAX_JOINT_RAD:.2f} rad in {len(wild)} message(s) "
+                    f"(first: message {wild[0]}, {np.abs(first).max():.6g}); no joint of the arm turns that far: "
+                    "a corrupt bag, or positions recorded in degrees instead of radians"
                 )
         # rosbags skips what it cannot read in a damaged file; compare with what the bag declares
         for topic, s in self.streams.items():

@@ -308,11 +308,13 @@ def test_depth_is_converted_when_asked(tmp_path):
 
 
 def test_bad_joint_states_fail_the_episode_naming_bag_and_problem(tmp_path):
-    """Wrong joint names or NaN positions: no episode is written, each error names its bag."""
+    """Wrong joint names, NaN positions or impossible angles (a flipped float): no episode is written, each error
+    names its bag."""
     bags = []
     for name, joint_names, value in (
         ("episode_000000", ["a", "b", "c", "d", "e", "f"], 0.0),
         ("episode_000001", list(names.JOINT_NAMES), float("nan")),
+        ("episode_000002", list(names.JOINT_NAMES), 3e307),
     ):
         w = EpisodeWriter(tmp_path, name, SPECS[:4], metadata={"task": "t"}, flush_interval=0)
         w.write(
@@ -334,6 +336,7 @@ def test_bad_joint_states_fail_the_episode_naming_bag_and_problem(tmp_path):
     text = str(info.value)
     assert f"{bags[0]}: /follower/joint_states: joint state lacks ['shoulder_pan'" in text
     assert f"{bags[1]}: /follower/joint_states has non-finite positions in 1 message(s)" in text
+    assert f"{bags[2]}: /follower/joint_states has positions beyond ±6.28 rad in 1 message(s)" in text
     assert not (tmp_path / "ds").exists()
 
 
