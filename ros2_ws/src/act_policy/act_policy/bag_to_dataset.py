@@ -24,7 +24,7 @@ Each frame takes every stream's latest message at or before its time (see
 :mod:`act_policy.resample`); the action is never from the frame's future.
 
 Speed (a 10 s episode of two 640x480 cameras converts in under 2 s on 2 cores with H.264): images
-are never deserialized (:mod:`act_policy.image_cdr` parses their header and views their pixels),
+are never deserialized (:mod:`so100_common.image_cdr` parses their header and views their pixels),
 the raw images kept from the first read serve the frames (up to ``buffer_mb``; longer episodes are
 read twice), and lerobot's streaming encoder runs with :mod:`act_policy.video_encoding`'s cheaper
 per-camera thread (plugged in through ``LeRobotDataset._build_streaming_encoder``).
@@ -54,10 +54,10 @@ from tqdm import tqdm
 from act_policy.episode_quality import GAP_THRESHOLD, QualityReport, assess
 from act_policy.episode_writer import EPISODE_JSON, PARTIAL_SUFFIX
 from act_policy.errors import ActPolicyError
-from act_policy.image_cdr import ImageHeader, image_array, parse_image_header
 from act_policy.resample import ResampleError, SyncReport, resample
 from so100_common import names
 from so100_common.errors import MessageError
+from so100_common.image_cdr import ImageHeader, image_array, parse_image_header
 from so100_common.messages import deserialize, stamp_to_ns
 
 log = logging.getLogger(__name__)

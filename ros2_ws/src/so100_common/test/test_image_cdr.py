@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from act_policy.image_cdr import ImageCdrError, image_array, parse_image_header
 from so100_common import messages
+from so100_common.image_cdr import ImageCdrError, image_array, parse_image_header
 from so100_common.messages import TYPESTORE, deserialize, image_to_numpy, stamp_to_ns
 
 IMAGE = "sensor_msgs/msg/Image"
