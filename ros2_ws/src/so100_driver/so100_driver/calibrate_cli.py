@@ -6,11 +6,12 @@ Registered as the ``calibrate`` verb of the ``so100.verbs`` entry-point group (s
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from so100_driver.calibration import ROLES, calibration_root, candidate_paths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running LeRobot's calibration: {' '.join(cmd)}", flush=True)
     code = subprocess.call(cmd)
     if code == 0:
-        root = os.environ.get("HF_LEROBOT_CALIBRATION", "~/.cache/huggingface/lerobot/calibration")
-        folder = "robots" if a.arm == "follower" else "teleoperators"
-        print(f"calibration written under {root}/{folder}/ for id {a.id!r}; "
-              f"start the node with -p port:={a.port} -p id:={a.id}")
+        written = [p for p in candidate_paths(a.arm, a.id) if p.exists()]
+        where = written[0] if written else f"{calibration_root()}/{ROLES[a.arm][0]}/"
+        print(f"calibration written: {where} (id {a.id!r}); start the node with -p port:={a.port} -p id:={a.id}")
     return code

@@ -57,7 +57,7 @@ def test_calibrate_follower_writes_lerobot_calibration(tmp_path):
         assert set(data) == {"shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"}
         for motor in data.values():
             assert motor["range_max"] - motor["range_min"] > 300, motor
-        assert "calibration written" in out
+        assert f"calibration written: {files[0]} (id 'arm1')" in out  # the file the nodes will find
     finally:
         emu.terminate()
         emu.wait(10)
