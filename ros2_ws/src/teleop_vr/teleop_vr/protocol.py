@@ -91,13 +91,16 @@ CLIENT_SCHEMA: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Pose:
-    """A pose in the scene's world frame: position (m) and unit quaternion ``[x, y, z, w]``."""
+    """A pose in the scene's world frame: position (m) and unit quaternion ``[w, x, y, z]`` (the project's order,
+    :mod:`so100_sim.transforms`); the page's JSON orders it ``[x, y, z, w]`` and is converted only here."""
 
     position: np.ndarray
-    quat_xyzw: np.ndarray
+    quat: np.ndarray
 
     def to_list(self) -> list[float]:
-        return [*map(float, self.position), *map(float, self.quat_xyzw)]
+        """The page's ``[x, y, z, qx, qy, qz, qw]``."""
+        w, x, y, z = map(float, self.quat)
+        return [*map(float, self.position), x, y, z, w]
 
 
 @dataclass(frozen=True)
@@ -149,14 +152,15 @@ def _number(value: Any, what: str, lo: float | None = None, hi: float | None = N
 
 
 def parse_pose(value: Any, what: str) -> Pose:
-    """``[x, y, z, qx, qy, qz, qw]`` -> :class:`Pose`; the quaternion is normalized."""
+    """The page's ``[x, y, z, qx, qy, qz, qw]`` -> :class:`Pose` (quaternion normalized, reordered ``[w, x, y, z]``)."""
     if not isinstance(value, list) or len(value) != 7:
         raise ProtocolError(f"{what} must be [x, y, z, qx, qy, qz, qw]")
     v = np.array([_number(x, f"{what}[{i}]", -MAX_ABS_POSITION, MAX_ABS_POSITION) for i, x in enumerate(value)])
     norm = float(np.linalg.norm(v[3:]))
     if not 0.5 < norm < 1.5:
         raise ProtocolError(f"{what} quaternion has norm {norm:.3g}; send a unit quaternion")
-    return Pose(v[:3], v[3:] / norm)
+    qx, qy, qz, qw = v[3:] / norm
+    return Pose(v[:3], np.array([qw, qx, qy, qz]))
 
 
 def _keys(obj: dict[str, Any], allowed: set[str], what: str) -> None:

@@ -7,63 +7,56 @@
   the only thing that streams.
 - :func:`jpeg` — an ``rgb8`` frame as a small JPEG for the camera panels.
 
-Poses are ``[x, y, z, qx, qy, qz, qw]`` (ROS order), metres, in the ``world`` frame.
+Poses are 7-vectors ``[x, y, z, qw, qx, qy, qz]`` (metres; the project's quaternion order, as in
+:mod:`so100_sim.transforms`), in the ``world`` frame; the page's JSON orders quaternions
+``[x, y, z, w]`` (three.js), converted only where JSON is written (:func:`page_pose`).
 
-Dependency rule: numpy, Pillow and the standard library; never the ROS runtime.
+Dependency rule: numpy, Pillow, the standard library and ``so100_sim.transforms``; never the ROS runtime.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import numpy as np
 
+from so100_sim.transforms import quat_conj, quat_from_rpy, quat_mul
 from teleop_vr.errors import ProtocolError
 
 _MARKER_TYPES = {1: "box", 2: "sphere", 3: "cylinder"}  # visualization_msgs CUBE, SPHERE, CYLINDER
-IDENTITY = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+IDENTITY = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
 
 
 def _r(x: float) -> float:
     return round(float(x), 5)
 
 
-def qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of ``[x, y, z, w]`` quaternions."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array(
-        [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ]
-    )
-
-
-def qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate ``v`` by the ``[x, y, z, w]`` quaternion ``q``."""
-    u, w = q[:3], q[3]
+def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate ``v`` by the ``[w, x, y, z]`` quaternion ``q``."""
+    w, u = q[0], q[1:]
     return v + 2.0 * np.cross(u, np.cross(u, v) + w * v)
 
 
 def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pose ``a ∘ b`` (both 7-vectors): ``b`` expressed in ``a``'s parent frame."""
-    return np.concatenate((a[:3] + qrot(a[3:], b[:3]), qmul(a[3:], b[3:])))
+    return np.concatenate((a[:3] + _rotate(a[3:], b[:3]), quat_mul(a[3:], b[3:])))
 
 
 def inverse(a: np.ndarray) -> np.ndarray:
-    qi = np.array([-a[3], -a[4], -a[5], a[6]])
-    return np.concatenate((-qrot(qi, a[:3]), qi))
+    qi = quat_conj(a[3:])
+    return np.concatenate((-_rotate(qi, a[:3]), qi))
+
+
+def page_pose(p: Any) -> list[float]:
+    """A 7-vector as the page's JSON: ``[x, y, z, qx, qy, qz, qw]``, rounded."""
+    return [_r(p[0]), _r(p[1]), _r(p[2]), _r(p[4]), _r(p[5]), _r(p[6]), _r(p[3])]
 
 
 def _pose7(pose: Any) -> list[float]:
     p, o = pose.position, pose.orientation
-    return [_r(p.x), _r(p.y), _r(p.z), _r(o.x), _r(o.y), _r(o.z), _r(o.w)]
+    return page_pose([p.x, p.y, p.z, o.w, o.x, o.y, o.z])
 
 
 def markers_to_json(msg: Any) -> list[dict[str, Any]]:
@@ -84,24 +77,6 @@ def markers_to_json(msg: Any) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _rpy_quat(r: float, p: float, y: float) -> list[float]:
-    """URDF fixed-axis roll, pitch, yaw -> ``[x, y, z, w]``."""
-    cr, sr, cp, sp, cy, sy = (
-        math.cos(r / 2),
-        math.sin(r / 2),
-        math.cos(p / 2),
-        math.sin(p / 2),
-        math.cos(y / 2),
-        math.sin(y / 2),
-    )
-    return [
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-        cr * cp * cy + sr * sp * sy,
-    ]
 
 
 def _floats(text: str | None, n: int, default: float = 0.0) -> list[float]:
@@ -153,7 +128,7 @@ def urdf_visuals(urdf: str) -> list[dict[str, Any]]:
                     "frame": link.get("name"),
                     "name": f"{link.get('name')}/visual{i}",
                     "type": kind,
-                    "pose": [*map(_r, xyz), *map(_r, _rpy_quat(*rpy))],
+                    "pose": page_pose([*xyz, *quat_from_rpy(*rpy)]),
                     "scale": [_r(s) for s in scale],
                     "color": [_r(c) for c in color],
                 }
@@ -178,7 +153,7 @@ class TfTree:
         """Take a ``tf2_msgs/TFMessage``; non-finite transforms are skipped."""
         for t in msg.transforms:
             tr, rot = t.transform.translation, t.transform.rotation
-            pose = np.array([tr.x, tr.y, tr.z, rot.x, rot.y, rot.z, rot.w], float)
+            pose = np.array([tr.x, tr.y, tr.z, rot.w, rot.x, rot.y, rot.z], float)
             norm = float(np.linalg.norm(pose[3:]))
             if not np.all(np.isfinite(pose)) or norm < 1e-9 or t.child_frame_id == t.header.frame_id:
                 continue
@@ -207,7 +182,7 @@ class TfTree:
 
 
 def poses_json(poses: dict[str, np.ndarray]) -> dict[str, list[float]]:
-    return {k: [_r(v) for v in p] for k, p in poses.items()}
+    return {k: page_pose(p) for k, p in poses.items()}
 
 
 def jpeg(rgb: np.ndarray, *, quality: int = 70, max_width: int = 320) -> bytes:

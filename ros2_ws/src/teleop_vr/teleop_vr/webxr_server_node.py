@@ -282,10 +282,9 @@ class WebXrServerNode(Node):
         """The controller in the arm's base frame (the page sends the scene's world frame)."""
         if msg.controller is None:
             return None
-        world = np.concatenate((msg.controller.pose.position, msg.controller.pose.quat_xyzw))
+        world = np.concatenate((msg.controller.pose.position, msg.controller.pose.quat))
         local = scene_feed.compose(scene_feed.inverse(self.base_pose), world)
-        x, y, z, w = local[3:]
-        return ControllerSample(local[:3], np.array([w, x, y, z]), msg.controller.grip, msg.controller.trigger)
+        return ControllerSample(local[:3], local[3:], msg.controller.grip, msg.controller.trigger)
 
     def send_status(self) -> None:
         st = self.server.status()
@@ -293,7 +292,7 @@ class WebXrServerNode(Node):
             round(float(v), 4)
             for v in scene_feed.compose(
                 self.base_pose,
-                np.concatenate((self.clutch.target_pos, [*self.clutch.target_quat[1:], self.clutch.target_quat[0]])),
+                np.concatenate((self.clutch.target_pos, self.clutch.target_quat)),
             )[:3]
         ]
         self.server.publish(

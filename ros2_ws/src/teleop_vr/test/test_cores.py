@@ -34,7 +34,9 @@ def _input(pose: list, **ctrl: float) -> str:
 def test_protocol_parses_an_input_and_normalizes_the_quaternion():
     msg = protocol.parse_client_message(_input([0.1, 0.2, 0.3, 0, 0, 0, 1.2]))
     assert isinstance(msg, protocol.Input) and msg.seq == 3 and msg.controller is not None
-    assert np.allclose(msg.controller.pose.quat_xyzw, [0, 0, 0, 1]) and msg.controller.trigger == 0.5
+    assert np.allclose(msg.controller.pose.quat, [1, 0, 0, 0]) and msg.controller.trigger == 0.5  # [w, x, y, z]
+    turned = protocol.parse_pose([1, 2, 3, 0, 0, 0.6, 0.8], "pose")  # the page sends [x, y, z, w]
+    assert np.allclose(turned.quat, [0.8, 0, 0, 0.6]) and np.allclose(turned.to_list(), [1, 2, 3, 0, 0, 0.6, 0.8])
 
 
 @pytest.mark.parametrize(
@@ -211,7 +213,8 @@ def test_tf_tree_composes_world_poses():
         )
     )
     poses = tree.poses()
-    assert np.allclose(poses["tool"][:3], [1, 0.5, 0]) and np.allclose(poses["tool"][3:], [0, 0, s, s])
+    assert np.allclose(poses["tool"][:3], [1, 0.5, 0]) and np.allclose(poses["tool"][3:], [s, 0, 0, s])  # [w, x, y, z]
+    assert np.allclose(scene_feed.poses_json(poses)["tool"], [1, 0.5, 0, 0, 0, s, s], atol=1e-5)  # the page: [x, y, z, w]
     assert "orphan" not in poses and "bad" not in poses
     a = poses["tool"]
     assert np.allclose(scene_feed.compose(scene_feed.inverse(a), a), scene_feed.IDENTITY)
