@@ -17,6 +17,7 @@ import math
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ from so100_common.node import Node, run_node
 from so100_common.qos import LATCHED, SENSOR_DATA, QoS
 from teleop_vr import protocol, scene_feed, tls
 from teleop_vr.clutch import Clutch, ClutchConfig, ControllerSample
-from teleop_vr.session import SessionConfig, new_token
+from teleop_vr.serve_settings import ServeSettings
+from teleop_vr.session import SessionConfig
 from teleop_vr.ws_server import ServerConfig, WebXrServer, find_web_dir
 
 REPORT_PERIOD = 5.0  # s between rate/drop log lines
@@ -102,18 +104,14 @@ class WebXrServerNode(Node):
         self.qr = p("qr", True, description="print the LAN URL as a QR code")
         self.end_parameters()  # --help stops here, before the certificate and the port
 
-        use_tls = https == "on" or (https == "auto" and self.lan)
-        if not token:  # every mode: a page of another site must never open the WebSocket (issue 15)
-            token = new_token()
-        host = host or ("0.0.0.0" if self.lan else "127.0.0.1")
-        port = port or (8443 if use_tls else 8080)
+        self.serve = ServeSettings.resolve(lan=self.lan, host=host, port=port, https=https, token=token)
+        host, port = self.serve.host, self.serve.port
         self.cert = None
         ssl_ctx = None
-        if use_tls:
-            lan_ips = tls.lan_addresses()
+        if self.serve.use_tls:
             self.cert = tls.ensure_certificate(
-                lan_ips + ([host] if host not in ("0.0.0.0", "::") else []),
-                **({"directory": _path(cert_dir)} if cert_dir else {}),
+                tls.lan_addresses() + ([] if self.serve.binds_every_interface else [host]),
+                **({"directory": Path(cert_dir).expanduser()} if cert_dir else {}),
             )
             ssl_ctx = self.cert.server_context()
         self.clutch = Clutch(clutch)
@@ -146,10 +144,11 @@ class WebXrServerNode(Node):
             )
 
         extra_hosts = tuple(tls.lan_addresses()) + (socket.gethostname(), f"{socket.gethostname()}.local") \
-            if host in ("0.0.0.0", "::") else ()
+            if self.serve.binds_every_interface else ()
         self.server = WebXrServer(
             ServerConfig(
-                find_web_dir(web_dir), host, port, ssl_ctx, SessionConfig(release_timeout=release, token=token),
+                find_web_dir(web_dir), host, port, ssl_ctx,
+                SessionConfig(release_timeout=release, token=self.serve.token),
                 extra_hosts=extra_hosts,
             ),
             on_input=self._on_input,
@@ -160,30 +159,8 @@ class WebXrServerNode(Node):
         self.create_timer(1.0 / self.rate, self.tick)
         self.create_timer(STATUS_PERIOD, self.send_status)
         self.create_timer(REPORT_PERIOD, self.report)
-        self._announce(host, self.server.port, token, use_tls)
-
-    # ------------------------------------------------------------ start-up message
-    def _announce(self, host: str, port: int, token: str, use_tls: bool) -> None:
-        scheme = "https" if use_tls else "http"
-        # a page served to this machine carries the token; any other browser needs it in the URL
-        query = f"/?token={token}" if token and host not in ("127.0.0.1", "localhost", "::1") else "/"
-        hosts = tls.lan_addresses() if host in ("0.0.0.0", "::") else [host]
-        urls = [f"{scheme}://{'localhost' if h == '127.0.0.1' else h}:{port}{query}" for h in hosts or ["localhost"]]
-        lines = [f"webxr_server up on {host}:{port} ({scheme.upper()}); open {urls[0]}"]
-        lines += [f"  also: {u}" for u in urls[1:]]
-        if self.cert is not None:
-            lines.append(
-                "  the certificate is self-signed: in the Quest browser choose Advanced -> Proceed to "
-                f"{urls[0].split('/')[2]} (unsafe); SHA-256 {self.cert.fingerprint}"
-            )
-        if token:
-            lines.append(f"  pairing token: {token} (the WebSocket is refused without it; a page opened on this "
-                         "machine carries it)")
-        if not self.lan:
-            lines.append("  loopback only (desktop browser or Quest Link); lan:=true serves the Quest's own browser")
-        if self.qr and self.lan and urls:
-            lines.append(_qr(urls[0]))
-        self.logger.info("\n".join(lines))
+        self.logger.info(self.serve.banner(self.server.port, tls.lan_addresses(),
+                                           fingerprint=self.cert.fingerprint if self.cert else None, qr=self.qr))
 
     # ------------------------------------------------------------ server thread
     def _on_input(self, client: int, msg: protocol.Input, now: float) -> None:
@@ -330,25 +307,6 @@ class WebXrServerNode(Node):
     def destroy(self) -> None:
         self.server.stop()
         super().destroy()
-
-
-def _path(text: str) -> Any:
-    from pathlib import Path
-
-    return Path(text).expanduser()
-
-
-def _qr(url: str) -> str:
-    try:
-        import io
-
-        import segno
-
-        buf = io.StringIO()
-        segno.make(url, error="l").terminal(out=buf, compact=True)
-        return buf.getvalue()
-    except Exception as e:  # the URL above is enough
-        return f"  (no QR code: {e})"
 
 
 def main() -> int:

@@ -266,3 +266,25 @@ def test_certificate_is_generated_once_and_names_the_hosts(tmp_path):
     other = tls.ensure_certificate(["10.1.2.3"], tmp_path)
     assert other.fingerprint != cert.fingerprint  # a new address needs a new certificate
     assert isinstance(other.server_context(), ssl.SSLContext)
+
+
+# ---------------------------------------------------------------- serve settings
+
+
+def test_serve_settings_resolve_and_banner():
+    from teleop_vr.serve_settings import ServeSettings
+
+    local = ServeSettings.resolve(lan=False, host="", port=0, https="auto", token="")
+    assert (local.host, local.port, local.use_tls, local.binds_every_interface) == ("127.0.0.1", 8080, False, False)
+    assert len(local.token) >= 16  # a token in every mode, random when none is given
+    assert local.urls(8080, ["10.0.0.5"]) == ["http://localhost:8080/"]  # the served page carries the token
+    text = local.banner(8080, [], qr=True)
+    assert "loopback only" in text and local.token in text and "█" not in text  # no QR code on loopback
+    lan = ServeSettings.resolve(lan=True, host="", port=0, https="auto", token="abc")
+    assert (lan.host, lan.port, lan.use_tls) == ("0.0.0.0", 8443, True)
+    assert lan.urls(8443, ["10.0.0.5", "192.168.1.9"]) == ["https://10.0.0.5:8443/?token=abc",
+                                                          "https://192.168.1.9:8443/?token=abc"]
+    text = lan.banner(8443, ["10.0.0.5"], fingerprint="AA:BB", qr=False)
+    assert "Proceed to 10.0.0.5:8443" in text and "SHA-256 AA:BB" in text and "loopback only" not in text
+    plain_lan = ServeSettings.resolve(lan=True, host="0.0.0.0", port=9000, https="off", token="t")
+    assert not plain_lan.use_tls and plain_lan.urls(9000, []) == ["http://localhost:9000/?token=t"]
