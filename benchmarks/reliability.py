@@ -836,15 +836,23 @@ def _drive(c: Any, start: np.ndarray, end: np.ndarray, seconds: float, rate: flo
 
 @case("vr/inputs-10k-per-s", "vr", "a controller sending 10k inputs/s for 3 s while moving", needs=("vr",), flood=True)
 def _vr_flood(ctx: Ctx) -> Outcome:
+    """The server drops what is over the rate unparsed and disconnects a client that keeps flooding (1008)."""
+    from websockets.exceptions import ConnectionClosed
+
     c = ctx.vr_client()
     hand = np.array([0.3, 0.2, 1.1])
+    t0 = time.monotonic()
     try:
-        sent = _drive(c, hand, hand + np.array([0.05, 0.0, -0.05]), 3.0, 10_000.0)
-        c.send({"type": "release"})
-        time.sleep(0.2)
+        try:
+            _drive(c, hand, hand + np.array([0.05, 0.0, -0.05]), 3.0, 10_000.0)
+            c.send({"type": "release"})
+        except ConnectionClosed:
+            pass
+        wait_for(lambda: c.closed is not None, 5, "the server to close the flooding client")
     finally:
         c.close()
-    return Outcome(True, f"sent {sent} inputs")
+    code = c.closed.rcvd.code if c.closed is not None and c.closed.rcvd is not None else None
+    return Outcome(code == 1008, f"closed with {code} after {time.monotonic() - t0:.2f} s")
 
 
 @case("vr/controller-silent-300ms", "vr", "the controller goes silent 300 ms mid-motion: released, the arm holds",
@@ -1008,6 +1016,7 @@ def _act_restart(ctx: Ctx) -> Outcome:
              for k, s in (("start", names.ACT_INFERENCE_START), ("stop", names.ACT_INFERENCE_STOP))}
     assert calls["stop"].wait_for_service(10)
     time.sleep(1.0)
+    rss_warm = rss_mb(proc)  # after loading torch and the checkpoint and the first chunks: growth from here on
     calls["stop"].call(timeout=10)
     time.sleep(0.3)
     moved_to = ctx.position() + np.array([0.3, -0.2, 0.2, 0.0, 0.0, 0.0])
@@ -1024,8 +1033,10 @@ def _act_restart(ctx: Ctx) -> Outcome:
         return Outcome(False, "no command after start")
     first = float(np.max(np.abs(cmds[0].position - pose)))
     steps = [float(np.max(np.abs(b.position - a.position))) for a, b in zip(cmds, cmds[1:], strict=False)]
+    rss_end = rss_mb(proc)
+    extra = {"rss_growth_mb": rss_end - rss_warm} if rss_warm is not None and rss_end is not None else {}
     return Outcome(first < 0.05, f"first command {first:.3f} rad from the measured pose; largest command step "
-                                 f"{max(steps, default=0):.3f} rad over {len(cmds)} commands")
+                                 f"{max(steps, default=0):.3f} rad over {len(cmds)} commands", extra)
 
 
 # ---------------------------------------------------------------- recorder: kill -9 at random moments

@@ -89,6 +89,11 @@ def find_web_dir(explicit: str = "") -> Path:
     )
 
 
+#: frames of any kind a client may send per second, as a multiple of max_input_rate (bursts: max_input_rate);
+#: max_input_rate frames dropped beyond it close the connection (1008)
+FRAME_RATE_FACTOR = 4.0
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     web_dir: Path
@@ -110,7 +115,7 @@ class Stats:
     dropped_bad: int = 0  # invalid client messages
     dropped_slow: Counter = field(default_factory=Counter)  # frames not sent to a slow client, by type
     refused_inputs: int = 0  # inputs from a client that is not the controller
-    rate_limited: int = 0  # inputs over a client's max_input_rate, dropped
+    rate_limited: int = 0  # inputs over a client's max_input_rate, and frames over its frame rate, dropped
     rejected_connections: int = 0
     rejected_requests: Counter = field(default_factory=Counter)  # refused by reason: host, origin, token
 
@@ -340,9 +345,22 @@ class WebXrServer:
         for kind, text in list(self._kept.items()):
             self._send(conn, kind, text)
         reason = "closed"
+        # every frame, before it is parsed: a client far over any page's rate is flooding, and is disconnected
+        frame_rate = FRAME_RATE_FACTOR * self.config.max_input_rate
+        frames = RateLimit(frame_rate, self.config.max_input_rate)
         try:
             async for frame in conn:
-                self._on_frame(cid, conn, frame)
+                if frames.allow(time.monotonic()):
+                    self._on_frame(cid, conn, frame)
+                    continue
+                with self._lock:
+                    self.stats.rate_limited += 1
+                if frames.dropped > self.config.max_input_rate:  # a page never goes over: this one floods
+                    reason = f"disconnected: more than {frame_rate:.0f} messages/s"
+                    log.warning("client %d (%s) sends more than %.0f messages/s: disconnecting it", cid, addr,
+                                frame_rate)
+                    await conn.close(1008, "message rate over the limit")
+                    break
         except ConnectionClosed as e:
             reason = f"connection lost ({e.rcvd.reason or e.rcvd.code if e.rcvd else 'no close frame'})"
         finally:
