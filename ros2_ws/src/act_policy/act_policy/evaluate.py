@@ -62,13 +62,14 @@ class SimEvaluator:
 
     def run(self, loaded: LoadedPolicy, episodes: int, start_seed: int = DEFAULT_EVAL_SEED,
             progress: Callable[[EpisodeResult], None] | None = None, *,
-            inference_latency: float | None = None) -> EvalReport:
+            inference_latency: float | None = None, refill_steps: int = 0) -> EvalReport:
         """Roll ``loaded`` out for ``episodes`` episodes; ``progress`` is called as each one ends.
 
         ``inference_latency`` (seconds): drive each env with act_inference's own control core
         (:class:`act_policy.inference_core.InferenceCore`) in simulated time, each chunk arriving
         that long after its observation, as in the deployed graph; None = lerobot's
-        ``select_action`` with no latency.
+        ``select_action`` with no latency. ``refill_steps``: the core asks for the next chunk when
+        this many actions are left (act_inference's parameter; 0 = from the latency).
         """
         if not self.compatible(loaded.inputs):
             raise ValueError(f"this evaluator renders {self.inputs}, the policy expects {loaded.inputs}")
@@ -78,7 +79,7 @@ class SimEvaluator:
         results: list[EpisodeResult] = []
         if inference_latency is not None:
             for i in range(episodes):
-                results.append(self._run_scheduled(loaded, i, start_seed, inference_latency))
+                results.append(self._run_scheduled(loaded, i, start_seed, inference_latency, refill_steps))
                 if progress:
                     progress(results[-1])
         else:
@@ -88,6 +89,8 @@ class SimEvaluator:
         execution = execution_of(loaded.policy.config)
         if inference_latency is not None:
             execution += f", act_inference's schedule with {1000 * inference_latency:g} ms inference"
+            if refill_steps:
+                execution += f", next chunk at {refill_steps} left"
         return EvalReport(results, wall_s=time.monotonic() - start, checkpoint=str(loaded.path), mode="sim",
                           execution=execution)
 
@@ -119,7 +122,8 @@ class SimEvaluator:
                             progress(result)
         return [EpisodeResult(i, start_seed + i, success[k], steps[k], ended[k]) for k, i in enumerate(indices)]
 
-    def _run_scheduled(self, loaded: LoadedPolicy, index: int, start_seed: int, latency: float) -> EpisodeResult:
+    def _run_scheduled(self, loaded: LoadedPolicy, index: int, start_seed: int, latency: float,
+                       refill_steps: int = 0) -> EpisodeResult:
         """One episode driven by act_inference's control core in simulated time (see :meth:`run`)."""
         from act_policy.inference_core import InferenceConfig, InferenceCore, SteppedPredictor
         from act_policy.policy_io import predict_chunk
@@ -127,7 +131,8 @@ class SimEvaluator:
         env, inputs, config = self.envs[0], loaded.inputs, loaded.policy.config
         coeff = getattr(config, "temporal_ensemble_coeff", None) or 0.0
         cfg = InferenceConfig(rate=inputs.fps, cameras=inputs.cameras, chunk_size=loaded.chunk_size,
-                              n_action_steps=loaded.n_action_steps, temporal_ensemble_coeff=coeff)
+                              n_action_steps=loaded.n_action_steps, temporal_ensemble_coeff=coeff,
+                              refill_steps=refill_steps)
         predictor = SteppedPredictor(lambda o: predict_chunk(loaded, o.state, o.images), latency, cfg.rate)
         core = InferenceCore(cfg, predictor)
         core.set_latency_estimate(latency)
@@ -183,12 +188,12 @@ def evaluate_checkpoint(checkpoint: str, episodes: int = 50, n_envs: int = 4, st
                         progress: Callable[[EpisodeResult], None] | None = None, *,
                         n_action_steps: int | None = None,
                         temporal_ensemble_coeff: float | None = None,
-                        inference_latency: float | None = None) -> EvalReport:
+                        inference_latency: float | None = None, refill_steps: int = 0) -> EvalReport:
     """Load ``checkpoint`` and evaluate it in-process (see :class:`SimEvaluator`).
 
     ``n_action_steps`` and ``temporal_ensemble_coeff`` override how the policy executes its
     chunks (see :func:`act_policy.policy_io.load_policy`); the checkpoint's own way if None.
-    ``inference_latency``: see :meth:`SimEvaluator.run`.
+    ``inference_latency``, ``refill_steps``: see :meth:`SimEvaluator.run`.
     """
     from act_policy.policy_io import load_policy
 
@@ -196,4 +201,5 @@ def evaluate_checkpoint(checkpoint: str, episodes: int = 50, n_envs: int = 4, st
                          temporal_ensemble_coeff=temporal_ensemble_coeff)
     n_envs = 1 if inference_latency is not None else min(n_envs, episodes)  # the core drives one env at a time
     with SimEvaluator(loaded.inputs, n_envs=n_envs, episode_steps=episode_steps) as ev:
-        return ev.run(loaded, episodes, start_seed, progress, inference_latency=inference_latency)
+        return ev.run(loaded, episodes, start_seed, progress, inference_latency=inference_latency,
+                      refill_steps=refill_steps)

@@ -178,6 +178,9 @@ def eval_parser() -> argparse.ArgumentParser:
                          "each chunk arriving MS milliseconds after its observation (actions for the ticks "
                          "that passed are skipped); deterministic, and as fast as in-process. act_inference "
                          "logs its measured latency (default: lerobot's select_action, no latency)")
+    ap.add_argument("--refill-steps", type=int, default=None, metavar="N",
+                    help="with --inference-latency or --graph: ask for the next chunk when N actions are left "
+                         "(act_inference's refill_steps; default: from the measured latency)")
     ap.add_argument("--device", default=None, help="cpu, cuda ... (default: the GPU when there is one)")
     ap.add_argument("--json", type=Path, default=None, help="write the results (per episode too) to this file")
     ap.add_argument("--graph", action="store_true",
@@ -206,6 +209,10 @@ def eval_main(argv: list[str]) -> int:
         print("so100 eval: error: --inference-latency must be >= 0 ms and is for in-process evaluation "
               "(--graph runs with its real latency)", file=sys.stderr)
         return 2
+    if a.refill_steps is not None and (a.refill_steps < 1 or (a.inference_latency is None and not a.graph)):
+        print("so100 eval: error: --refill-steps must be >= 1 and is for act_inference's schedule "
+              "(--inference-latency or --graph)", file=sys.stderr)
+        return 2
     setup_logging()
 
     def progress(ep) -> None:
@@ -221,12 +228,16 @@ def eval_main(argv: list[str]) -> int:
             extra = [f"n_action_steps:={a.n_action_steps}"] if a.n_action_steps else []
             if a.temporal_ensemble is not None:
                 extra.append(f"temporal_ensemble_coeff:={a.temporal_ensemble}")
+            if a.refill_steps:
+                extra.append(f"refill_steps:={a.refill_steps}")
             report = evaluate_through_graph(a.checkpoint, a.episodes, a.seed, device=a.device or "auto",
                                             extra_args=extra, **kwargs)
             if a.temporal_ensemble is not None or a.n_action_steps:
                 from act_policy.evaluate import describe_execution
 
                 report.execution = describe_execution(a.n_action_steps, a.temporal_ensemble)
+            if a.refill_steps:
+                report.execution = ", ".join(filter(None, [report.execution, f"next chunk at {a.refill_steps} left"]))
         else:
             from act_policy.evaluate import evaluate_checkpoint
 
@@ -234,7 +245,7 @@ def eval_main(argv: list[str]) -> int:
                                          progress, n_action_steps=a.n_action_steps,
                                          temporal_ensemble_coeff=a.temporal_ensemble,
                                          inference_latency=None if a.inference_latency is None
-                                         else a.inference_latency / 1000)
+                                         else a.inference_latency / 1000, refill_steps=a.refill_steps or 0)
     except ActPolicyError as e:
         print(f"so100 eval: error: {e}", file=sys.stderr)
         return 1

@@ -163,7 +163,10 @@ def test_eval_cli_overrides_how_chunks_are_executed(run, tmp_path):
     for flags, expected in ((["--temporal-ensemble", "0.01"], "temporal ensembling 0.01 (a chunk every step)"),
                             (["--n-action-steps", "3"], "3 actions per chunk"), ([], "10 actions per chunk"),
                             (["--inference-latency", "40"],
-                             "10 actions per chunk, act_inference's schedule with 40 ms inference")):
+                             "10 actions per chunk, act_inference's schedule with 40 ms inference"),
+                            (["--inference-latency", "40", "--refill-steps", "2"],
+                             "10 actions per chunk, act_inference's schedule with 40 ms inference, "
+                             "next chunk at 2 left")):
         result = subprocess.run(common + flags + ["--json", str(tmp_path / "e.json")], capture_output=True, text=True,
                                 timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
@@ -177,6 +180,8 @@ def test_eval_cli_overrides_how_chunks_are_executed(run, tmp_path):
     latency_graph = subprocess.run(common + ["--inference-latency", "40", "--graph"], capture_output=True,
                                    text=True, timeout=120)
     assert latency_graph.returncode == 2 and "for in-process evaluation" in latency_graph.stderr
+    refill_alone = subprocess.run(common + ["--refill-steps", "2"], capture_output=True, text=True, timeout=120)
+    assert refill_alone.returncode == 2 and "for act_inference's schedule" in refill_alone.stderr
     too_many = subprocess.run(common + ["--n-action-steps", "11"], capture_output=True, text=True, timeout=300)
     assert too_many.returncode == 1 and "n_action_steps must be in 1..chunk_size (10)" in too_many.stderr
 
