@@ -71,10 +71,12 @@ class Segment:
 class ExpertPlan:
     """A planned episode: joint targets as a function of time."""
 
-    def __init__(self, segments: list[Segment], converged: bool, worst_error: float) -> None:
+    def __init__(self, segments: list[Segment], converged: bool, worst_error: float,
+                 worst_rot_error: float = 0.0) -> None:
         self.segments = segments
         self.converged = converged
-        self.worst_error = worst_error
+        self.worst_error = worst_error  # m: the largest distance between a waypoint and the pose its joints reach
+        self.worst_rot_error = worst_rot_error  # rad: the same for the tool's orientation
 
     @property
     def duration(self) -> float:
@@ -97,9 +99,11 @@ class ScriptedExpert:
         self.task = task or TaskConfig()
         self.kin = kinematics or Kinematics()
 
-    def _solve(self, pos: np.ndarray, quat: np.ndarray, q_seed: np.ndarray) -> tuple[np.ndarray, float]:
+    def _solve(self, pos: np.ndarray, quat: np.ndarray, q_seed: np.ndarray) -> tuple[np.ndarray, float, float, bool]:
+        """Joints for a tool pose: q, the position (m) and orientation (rad) errors of the closest solution found,
+        and whether the IK met its tolerances."""
         res = self.kin.ik(pos, quat, q_seed)
-        return res.q, res.pos_error if res.converged else max(res.pos_error, 1.0)
+        return res.q, res.pos_error, res.rot_error, res.converged
 
     def _grasp_yaw(self, brick_yaw: float, pos: np.ndarray, q_seed: np.ndarray, gripper: float) -> float:
         """The brick's four face directions are equivalent: take the one reached with the least motion.
@@ -139,13 +143,13 @@ class ScriptedExpert:
             (np.array([bowl[0], bowl[1], c.carry_height]), bowl_quat, JAW_OPEN, c.t_retreat),
         ]
         segments: list[Segment] = []
-        q_prev, t, worst = q_start.copy(), 0.0, 0.0
+        q_prev, t, worst, worst_rot, all_converged = q_start.copy(), 0.0, 0.0, 0.0, True
         for pos, quat, jaw, duration in waypoints:
             if pos is None:
                 q_next = q_prev.copy()
             else:
-                q_next, err = self._solve(pos, quat, q_prev)
-                worst = max(worst, err)
+                q_next, err, rot_err, converged = self._solve(pos, quat, q_prev)
+                worst, worst_rot, all_converged = max(worst, err), max(worst_rot, rot_err), all_converged and converged
             q_next = q_next.copy()
             q_next[5] = jaw
             # min-jerk peaks at 1.875 x the mean speed: stretch the segment to keep every arm joint below the cap
@@ -154,4 +158,4 @@ class ScriptedExpert:
             q_prev, t = q_next, t + duration
         if not segments:
             raise SimError("empty plan")
-        return ExpertPlan(segments, worst < 0.002, worst)
+        return ExpertPlan(segments, all_converged and worst < 0.002, worst, worst_rot)

@@ -10,6 +10,7 @@ itself after each finished episode and exits when they are done.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -89,8 +90,8 @@ class ScriptedExpertNode(Node):
             self.plan = self.expert.plan(self.scene, self.follower)
             self.t0, self.done_at, self.succeeded = now, None, False
             if not self.plan.converged:
-                self.logger.warning("seed %d: plan reaches within %.1f mm only", self.scene.seed,
-                                    1000 * self.plan.worst_error)
+                self.logger.warning("seed %d: plan reaches within %.1f mm and %.1f° only", self.scene.seed,
+                                    1000 * self.plan.worst_error, math.degrees(self.plan.worst_rot_error))
             self.logger.info("seed %d: executing a %.1f s pick-and-place", self.scene.seed,
                              self.plan.duration / self.speed)
         t = (now - self.t0) * self.speed
