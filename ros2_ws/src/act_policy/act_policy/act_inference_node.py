@@ -16,9 +16,8 @@ import numpy as np
 
 from act_policy.inference_core import Command, InferenceConfig, InferenceCore, Observation, ThreadedPredictor
 from act_policy.policy_io import CheckpointError, LoadedPolicy, load_policy, predict_chunk, resolve_checkpoint
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.node import Node, run_node
-from so100_common.qos import SENSOR_DATA, QoS
 
 WARN_EVERY_S = 5.0  # while holding, repeat the warning this often
 STARTUP_GRACE_S = 2.0  # a topic not yet received this soon after start-up is only worth an info line
@@ -105,12 +104,10 @@ class ActInference(Node):
         self.core = InferenceCore(self.cfg, self.predictor, running=self.autostart)
         self.core.set_latency_estimate(warmup)
 
-        self.pub = self.create_publisher(messages.JointState, names.FOLLOWER_JOINT_COMMANDS, QoS(depth=10))
-        self.create_subscription(messages.JointState, names.FOLLOWER_JOINT_STATES, self.on_state, QoS(depth=5))
+        self.pub = contract.FOLLOWER_JOINT_COMMANDS.publisher(self)
+        contract.FOLLOWER_JOINT_STATES.subscription(self, self.on_state, depth=5)
         for cam in inputs.cameras:
-            self.create_subscription(
-                messages.Image, names.camera_image_topic(cam), lambda msg, cam=cam: self.on_image(cam, msg), SENSOR_DATA
-            )
+            contract.camera_image(cam).subscription(self, lambda msg, cam=cam: self.on_image(cam, msg))
         self.create_service("std_srvs/srv/Trigger", names.ACT_INFERENCE_START, self.on_start)
         self.create_service("std_srvs/srv/Trigger", names.ACT_INFERENCE_STOP, self.on_stop)
         self.create_service("std_srvs/srv/Trigger", names.ACT_INFERENCE_RESET, self.on_reset)

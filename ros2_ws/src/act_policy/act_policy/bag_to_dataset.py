@@ -51,6 +51,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 from tqdm import tqdm
 
+from act_policy import dataset_keys
 from act_policy.episode_quality import GAP_THRESHOLD, QualityReport, assess
 from act_policy.episode_writer import EPISODE_JSON, PARTIAL_SUFFIX
 from act_policy.errors import ActPolicyError
@@ -63,12 +64,12 @@ from so100_common.messages import deserialize, stamp_to_ns
 log = logging.getLogger(__name__)
 
 #: Dataset keys (LeRobot's conventions) and the topics they come from.
-STATE_KEY = "observation.state"
-ACTION_KEY = "action"
-CAMERA_KEYS: dict[str, str] = {cam: f"observation.images.{cam}_cam" for cam in names.CAMERA_NAMES}
+STATE_KEY = dataset_keys.OBS_STATE
+ACTION_KEY = dataset_keys.ACTION
+CAMERA_KEYS: dict[str, str] = {cam: dataset_keys.image_key(cam) for cam in names.CAMERA_NAMES}
 #: Depth cameras converted with ``depth=True`` (the recorder's default topics hold the overhead one).
 DEPTH_CAMERAS: tuple[str, ...] = ("overhead",)
-DEPTH_KEYS: dict[str, str] = {cam: f"observation.images.{cam}_depth" for cam in DEPTH_CAMERAS}
+DEPTH_KEYS: dict[str, str] = {cam: dataset_keys.depth_key(cam) for cam in DEPTH_CAMERAS}
 STATE_TOPIC = names.FOLLOWER_JOINT_STATES
 ACTION_TOPIC = names.FOLLOWER_JOINT_COMMANDS
 JOINT_FEATURE_NAMES = [f"{j}.pos" for j in names.JOINT_NAMES]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from act_policy import dataset_keys
 from act_policy.eval_report import EpisodeResult, EvalReport
 from act_policy.policy_io import LoadedPolicy, PolicyInputs, policy_images
 
@@ -155,7 +156,7 @@ class SimEvaluator:
         import torch
 
         batch: dict[str, Any] = {
-            "observation.state": torch.from_numpy(np.stack([o["agent_pos"] for o in observations])).float(),
+            dataset_keys.OBS_STATE: torch.from_numpy(np.stack([o["agent_pos"] for o in observations])).float(),
         }
         size = (loaded.inputs.height, loaded.inputs.width)
         for cam, key in zip(loaded.inputs.cameras, loaded.inputs.image_keys, strict=True):

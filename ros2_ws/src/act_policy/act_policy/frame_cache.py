@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from act_policy import dataset_keys
 from act_policy.errors import ActPolicyError
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = "observation.state"
-ACTION_KEY = "action"
+STATE_KEY = dataset_keys.OBS_STATE
+ACTION_KEY = dataset_keys.ACTION
 
 
 class CacheTooLargeError(ActPolicyError):

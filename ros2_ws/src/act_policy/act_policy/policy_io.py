@@ -20,14 +20,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from act_policy import dataset_keys
 from act_policy.errors import ActPolicyError
 
 log = logging.getLogger(__name__)
 
 PRETRAINED_DIR = "pretrained_model"
-IMAGE_PREFIX = "observation.images."
-STATE_KEY = "observation.state"
-ACTION_KEY = "action"
+IMAGE_PREFIX = dataset_keys.IMAGE_PREFIX
+STATE_KEY = dataset_keys.OBS_STATE
+ACTION_KEY = dataset_keys.ACTION
 
 
 class CheckpointError(ActPolicyError):
@@ -79,10 +80,7 @@ class LoadedPolicy:
         return int(getattr(self.policy.config, "n_action_steps", 1))
 
 
-def camera_of_key(key: str) -> str:
-    """``observation.images.overhead_cam`` -> ``overhead`` (the scene/topic camera name)."""
-    name = key.removeprefix(IMAGE_PREFIX)
-    return name.removesuffix("_cam")
+camera_of_key = dataset_keys.camera_of_key
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

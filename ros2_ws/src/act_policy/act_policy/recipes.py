@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from act_policy import dataset_keys
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -48,7 +50,7 @@ CPU = Recipe(
             "every 500 steps graded on 30 sim episodes",
     options={
         "image_size": (96, 128),
-        "cameras": ("observation.images.overhead_cam",),
+        "cameras": (dataset_keys.image_key("overhead"),),
         "cache": True,
         "steps": 3000,
         "save_every": 500,

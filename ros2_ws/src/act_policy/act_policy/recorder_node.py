@@ -40,22 +40,12 @@ from act_policy.episode_writer import (
 )
 from act_policy.errors import RecorderError
 from act_policy.terminal_keys import KeyboardControl
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.node import Node, run_node
-from so100_common.qos import LATCHED, SENSOR_DATA, QoS
+from so100_common.qos import LATCHED, QoS
 
-#: Types (and the QoS the publishers offer) of the contract topics (DESIGN.md §3).
-KNOWN_TOPICS: dict[str, tuple[str, QoS]] = {
-    names.LEADER_JOINT_STATES: ("sensor_msgs/msg/JointState", QoS(depth=50)),
-    names.FOLLOWER_JOINT_STATES: ("sensor_msgs/msg/JointState", QoS(depth=50)),
-    names.FOLLOWER_JOINT_COMMANDS: ("sensor_msgs/msg/JointState", QoS(depth=50)),
-    names.TASK_SUCCESS: ("std_msgs/msg/Bool", LATCHED),
-    names.EPISODE_SCENE: ("std_msgs/msg/String", LATCHED),
-    names.ROBOT_DESCRIPTION: ("std_msgs/msg/String", LATCHED),
-    **{names.camera_image_topic(c): ("sensor_msgs/msg/Image", SENSOR_DATA) for c in names.CAMERA_NAMES},
-    **{names.camera_info_topic(c): ("sensor_msgs/msg/CameraInfo", SENSOR_DATA) for c in names.CAMERA_NAMES},
-    **{names.camera_depth_topic(c): ("sensor_msgs/msg/Image", SENSOR_DATA) for c in names.CAMERA_NAMES},
-}
+#: Types (and the QoS the publishers offer) of the contract topics (DESIGN.md §3), from so100_common.contract.
+KNOWN_TOPICS: dict[str, tuple[str, QoS]] = {name: (row.type, row.qos) for name, row in contract.topics().items()}
 
 DEFAULT_TOPICS = [
     names.LEADER_JOINT_STATES,
@@ -152,13 +142,12 @@ class RecorderNode(Node):
                                                                                                  RECORD_DEPTH))
             self.create_subscription(spec.msgtype, spec.topic, self._make_callback(spec), qos, raw=True)
         if names.EPISODE_SCENE not in self.topics:
-            self.create_subscription(messages.String, names.EPISODE_SCENE, lambda m: self.on_scene(m.data), LATCHED)
+            contract.EPISODE_SCENE.subscription(self, lambda m: self.on_scene(m.data))
         if names.TASK_SUCCESS not in self.topics:
-            self.create_subscription(messages.Bool, names.TASK_SUCCESS, lambda m: self.on_success(bool(m.data)),
-                                     LATCHED)
-        for topic in (names.FOLLOWER_JOINT_COMMANDS, names.FOLLOWER_JOINT_STATES):
-            if topic not in self.topics:  # the clean-start rule compares them even when they are not recorded
-                self.create_subscription(messages.JointState, topic, self._make_joint_callback(topic), QoS(depth=10))
+            contract.TASK_SUCCESS.subscription(self, lambda m: self.on_success(bool(m.data)))
+        for row in (contract.FOLLOWER_JOINT_COMMANDS, contract.FOLLOWER_JOINT_STATES):
+            if row.name not in self.topics:  # the clean-start rule compares them even when they are not recorded
+                row.subscription(self, self._make_joint_callback(row.name), depth=10)
         self.create_service("std_srvs/srv/Trigger", names.RECORDER_START, self.srv_start)
         self.create_service("std_srvs/srv/Trigger", names.RECORDER_STOP, self.srv_stop)
         self.create_service("std_srvs/srv/Trigger", names.RECORDER_DISCARD, self.srv_discard)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from act_policy import dataset_keys
 from act_policy.bag_to_dataset import ROBOT_TYPE, features_for
 from act_policy.errors import ActPolicyError
 
@@ -44,7 +45,7 @@ def record_expert_dataset(out: Path, episodes: int, *, height: int = 240, width:
         raise ActPolicyError(f"{out} already exists; choose a new folder (nothing was written)")
     env = So100PickPlaceEnv(cameras=CAMERA_NAMES, height=height, width=width)
     fps = env.metadata["render_fps"]
-    shapes = {f"observation.images.{c}_cam": (height, width, 3) for c in CAMERA_NAMES}
+    shapes = {dataset_keys.image_key(c): (height, width, 3) for c in CAMERA_NAMES}
     dataset = LeRobotDataset.create(repo_id, fps, features_for(shapes), root=out, robot_type=ROBOT_TYPE,
                                     use_videos=True)
     expert = ScriptedExpert(task=env.task_config)
@@ -57,8 +58,8 @@ def record_expert_dataset(out: Path, episodes: int, *, height: int = 240, width:
             hold = None
             for step in range(env.task_config.episode_steps):
                 action = plan.at(step / fps).astype(np.float32)
-                frame = {"observation.state": obs["agent_pos"], "action": action, "task": TASK_DESCRIPTION}
-                frame.update({f"observation.images.{c}_cam": obs["pixels"][c] for c in CAMERA_NAMES})
+                frame = {dataset_keys.OBS_STATE: obs["agent_pos"], dataset_keys.ACTION: action, "task": TASK_DESCRIPTION}
+                frame.update({dataset_keys.image_key(c): obs["pixels"][c] for c in CAMERA_NAMES})
                 buffer.append(frame)
                 obs, _, terminated, truncated, info = env.step(action)
                 if info["is_success"] and hold is None:

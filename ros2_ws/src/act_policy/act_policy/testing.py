@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from act_policy import dataset_keys
 from so100_common.names import CAMERA_NAMES, JOINT_NAMES
 
 
@@ -20,14 +21,14 @@ def tiny_act_config(cameras: Sequence[str] = CAMERA_NAMES, height: int = 48, wid
     from lerobot.policies.act.configuration_act import ACTConfig
 
     n = len(JOINT_NAMES)
-    inputs = {"observation.state": PolicyFeature(type=FeatureType.STATE, shape=(n,))}
+    inputs = {dataset_keys.OBS_STATE: PolicyFeature(type=FeatureType.STATE, shape=(n,))}
     for cam in cameras:
-        inputs[f"observation.images.{cam}_cam"] = PolicyFeature(type=FeatureType.VISUAL, shape=(3, height, width))
+        inputs[dataset_keys.image_key(cam)] = PolicyFeature(type=FeatureType.VISUAL, shape=(3, height, width))
     size = dict(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
                 n_vae_encoder_layers=1, latent_dim=8) if tiny else {}
     return ACTConfig(
         input_features=inputs,
-        output_features={"action": PolicyFeature(type=FeatureType.ACTION, shape=(n,))},
+        output_features={dataset_keys.ACTION: PolicyFeature(type=FeatureType.ACTION, shape=(n,))},
         chunk_size=chunk_size, n_action_steps=n_action_steps or chunk_size,
         pretrained_backbone_weights=None, device="cpu", push_to_hub=False, **size,
     )
@@ -40,9 +41,9 @@ def synthetic_stats(config, state_mean: Sequence[float] | None = None) -> dict:
     n = len(JOINT_NAMES)
     mean = torch.tensor(list(state_mean) if state_mean is not None else [0.0] * n, dtype=torch.float32)
     stats = {k: {"mean": mean.clone(), "std": torch.full((n,), 0.5), "min": mean - 1.5, "max": mean + 1.5}
-             for k in ("observation.state", "action")}
+             for k in (dataset_keys.OBS_STATE, dataset_keys.ACTION)}
     for key in config.input_features:
-        if key.startswith("observation.images."):
+        if dataset_keys.is_image_key(key):
             stats[key] = {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25),
                           "min": torch.zeros(3, 1, 1), "max": torch.ones(3, 1, 1)}
     return stats

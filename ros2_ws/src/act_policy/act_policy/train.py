@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from act_policy import dataset_keys
 from act_policy.backbone_norm import NORM_CHOICES, unfreeze_batch_norm
 from act_policy.errors import ActPolicyError
 from act_policy.eval_report import EvalReport, checkpoint_table
@@ -147,14 +148,14 @@ def _input_features(meta: Any, o: TrainOptions) -> dict[str, Any]:
     cams = [k for k, f in feats.items() if f.type is FeatureType.VISUAL]
     if not cams:
         raise TrainError(f"{o.dataset} has no camera images; ACT needs at least one")
-    if "observation.state" not in feats or "action" not in feats:
+    if dataset_keys.OBS_STATE not in feats or dataset_keys.ACTION not in feats:
         raise TrainError(f"{o.dataset} lacks observation.state or action; is it a so100 dataset?")
     if o.cameras:
         unknown = [c for c in o.cameras if c not in cams]
         if unknown:
             raise TrainError(f"--cameras {unknown} are not in the dataset; it has {cams}")
         cams = list(o.cameras)
-    out = {"observation.state": feats["observation.state"]}
+    out = {dataset_keys.OBS_STATE: feats[dataset_keys.OBS_STATE]}
     for key in cams:
         c, h, w = feats[key].shape
         if c != 3:
@@ -266,7 +267,7 @@ def train(o: TrainOptions) -> dict[str, Any]:
     backbone_weights = resolve_backbone_weights(o.pretrained_backbone, o.backbone)
     policy_cfg = _act_config(o, device, backbone_weights)
     policy_cfg.input_features = _input_features(meta, o)
-    cams = [k for k in policy_cfg.input_features if k.startswith("observation.images.")]
+    cams = [k for k in policy_cfg.input_features if dataset_keys.is_image_key(k)]
     train_size = tuple(policy_cfg.input_features[cams[0]].shape[1:])
     source_size = _recorded_size(meta, cams[0])
     if o.resume:

@@ -16,10 +16,9 @@ import logging
 import time
 from typing import Any
 
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.command_guard import BurstLog, CommandGuard, GuardConfig
 from so100_common.node import Node, run_node
-from so100_common.qos import QoS
 from so100_driver.arm_bus import STALL_TORQUE_NM, ArmBus, ArmBusConfig
 from so100_driver.calibration import ArmCalibration
 from so100_driver.errors import BusError
@@ -50,8 +49,8 @@ class FollowerArm(Node):
         self.arm.connect()
         self.arm.set_torque(True)  # holds where it is: Goal_Position = Present_Position first
         self.exit_code = 0
-        self.js_pub = self.create_publisher(messages.JointState, names.FOLLOWER_JOINT_STATES, QoS(depth=50))
-        self.create_subscription(messages.JointState, names.FOLLOWER_JOINT_COMMANDS, self.on_command, QoS(depth=10))
+        self.js_pub = contract.FOLLOWER_JOINT_STATES.publisher(self)
+        contract.FOLLOWER_JOINT_COMMANDS.subscription(self, self.on_command, depth=10)
         self.create_service("std_srvs/srv/SetBool", names.FOLLOWER_ENABLE_TORQUE, self.on_torque)
         self.ticks = 0
         self.t0 = time.monotonic()

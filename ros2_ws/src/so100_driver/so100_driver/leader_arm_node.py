@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.command_guard import BurstLog
 from so100_common.node import Node, run_node
-from so100_common.qos import QoS
 from so100_driver.arm_bus import STALL_TORQUE_NM, ArmBus, ArmBusConfig
 from so100_driver.calibration import ArmCalibration
 from so100_driver.errors import BusError
@@ -33,7 +32,7 @@ class LeaderArm(Node):
         calibration = ArmCalibration.load("leader", cal_id, port=port)
         self.arm = ArmBus(ArmBusConfig(port, calibration, role="leader", model=model, retries=retries))
         self.arm.connect()
-        self.pub = self.create_publisher(messages.JointState, names.LEADER_JOINT_STATES, QoS(depth=50))
+        self.pub = contract.LEADER_JOINT_STATES.publisher(self)
         self.errors = BurstLog(self.logger)
         self.published = 0
         self.failed = 0

@@ -12,9 +12,8 @@ import re
 import time
 from typing import Any
 
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.node import Node, run_node
-from so100_common.qos import SENSOR_DATA
 from so100_driver.usb_camera_source import (
     Calibration,
     UsbCameraConfig,
@@ -55,8 +54,8 @@ class UsbCamera(Node):
 
         self.source = UsbCameraSource(UsbCameraConfig(device, width, height, fps, fourcc, loop, timeout))
         self.source.open()  # raises UsbCameraError, naming the video devices there are
-        self.image_pub = self.create_publisher(messages.Image, names.camera_image_topic(self.camera), SENSOR_DATA)
-        self.info_pub = self.create_publisher(messages.CameraInfo, names.camera_info_topic(self.camera), SENSOR_DATA)
+        self.image_pub = contract.camera_image(self.camera).publisher(self)
+        self.info_pub = contract.camera_info(self.camera).publisher(self)
         self._info_size: tuple[int, int] | None = None
         self._info_msg: Any = None
         self._last_frame = self._last_log = time.monotonic()

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.node import Node, run_node
-from so100_common.qos import LATCHED, QoS
 from so100_sim.expert import ExpertPlan, ScriptedExpert
 from so100_sim.task import EpisodeScene
 
@@ -39,10 +38,10 @@ class ScriptedExpertNode(Node):
         self.settle = self.declare_parameter("settle", 1.5, description="seconds to keep publishing after the plan "
                                              "ends (or after success) before the next reset", min_value=0.0)
         self.expert = ScriptedExpert()
-        self.pub = self.create_publisher(messages.JointState, names.LEADER_JOINT_STATES, QoS(depth=10))
-        self.create_subscription(messages.String, names.EPISODE_SCENE, self.on_scene, LATCHED)
-        self.create_subscription(messages.JointState, names.FOLLOWER_JOINT_STATES, self.on_state, QoS(depth=5))
-        self.create_subscription(messages.Bool, names.TASK_SUCCESS, self.on_success, LATCHED)
+        self.pub = contract.LEADER_JOINT_STATES.publisher(self)
+        contract.EPISODE_SCENE.subscription(self, self.on_scene)
+        contract.FOLLOWER_JOINT_STATES.subscription(self, self.on_state, depth=5)
+        contract.TASK_SUCCESS.subscription(self, self.on_success)
         self.reset_client = self.create_client("std_srvs/srv/Trigger", names.SIM_RESET)
         self.follower: np.ndarray | None = None
         self.states_since_scene = 0

@@ -15,10 +15,10 @@ import math
 import time
 from typing import Any
 
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.command_guard import BurstLog, CommandGuard, GuardConfig
 from so100_common.node import Node, run_node
-from so100_common.qos import LATCHED, SENSOR_DATA, QoS
+from so100_common.qos import LATCHED, QoS
 from so100_sim import ros_msgs
 from so100_sim.description import to_urdf
 from so100_sim.render import RenderSettings
@@ -70,20 +70,20 @@ class SimBridge(Node):
                                               stale_timeout=stale, max_step=max_step or None))
         self.burst = {k: BurstLog(self.logger) for k in ("count", "names", "non_finite", "clamped")}
 
-        self.js_pub = self.create_publisher(messages.JointState, names.FOLLOWER_JOINT_STATES, QoS(depth=50))
-        self.success_pub = self.create_publisher(messages.Bool, names.TASK_SUCCESS, LATCHED)
-        self.scene_pub = self.create_publisher(messages.String, names.EPISODE_SCENE, LATCHED)
+        self.js_pub = contract.FOLLOWER_JOINT_STATES.publisher(self)
+        self.success_pub = contract.TASK_SUCCESS.publisher(self)
+        self.scene_pub = contract.EPISODE_SCENE.publisher(self)
         self.tf_pub = self.create_publisher("tf2_msgs/msg/TFMessage", names.TF, QoS(depth=100))
         self.clock_pub = None if self.realtime else self.create_publisher("rosgraph_msgs/msg/Clock", names.CLOCK)
-        self.image_pubs = {c: self.create_publisher(messages.Image, names.camera_image_topic(c), SENSOR_DATA)
+        self.image_pubs = {c: contract.camera_image(c).publisher(self)
                            for c, _ in self.cameras}
-        self.info_pubs = {c: self.create_publisher(messages.CameraInfo, names.camera_info_topic(c), SENSOR_DATA)
+        self.info_pubs = {c: contract.camera_info(c).publisher(self)
                           for c, _ in self.cameras}
-        self.depth_pubs = {c: self.create_publisher(messages.Image, names.camera_depth_topic(c), SENSOR_DATA)
+        self.depth_pubs = {c: contract.camera_depth(c).publisher(self)
                            for c in self.depth_cameras}
-        self.create_publisher(messages.String, names.ROBOT_DESCRIPTION, LATCHED).publish(
+        contract.ROBOT_DESCRIPTION.publisher(self).publish(
             messages.string_msg(to_urdf()))
-        self.create_subscription(messages.JointState, names.FOLLOWER_JOINT_COMMANDS, self.on_command, QoS(depth=10))
+        contract.FOLLOWER_JOINT_COMMANDS.subscription(self, self.on_command, depth=10)
         self.create_service("std_srvs/srv/Trigger", names.SIM_RESET, self.on_reset)
         self.create_service("std_srvs/srv/SetBool", names.FOLLOWER_ENABLE_TORQUE, self.on_torque)
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from so100_common import messages, names
+from so100_common import contract, messages, names
 from so100_common.node import Node, run_node
-from so100_common.qos import LATCHED, SENSOR_DATA, QoS
+from so100_common.qos import LATCHED, QoS
 from teleop_vr import protocol, scene_feed, tls
 from teleop_vr.clutch import Clutch, ClutchConfig, ControllerSample
 from teleop_vr.serve_settings import ServeSettings
@@ -129,19 +129,13 @@ class WebXrServerNode(Node):
         self._published = 0
         self._camera_last: dict[str, float] = {}
 
-        self.pub = self.create_publisher(messages.JointState, names.LEADER_JOINT_STATES, QoS(depth=10))
-        self.create_subscription(messages.JointState, names.FOLLOWER_JOINT_STATES, self.on_follower, QoS(depth=5))
+        self.pub = contract.LEADER_JOINT_STATES.publisher(self)
+        contract.FOLLOWER_JOINT_STATES.subscription(self, self.on_follower, depth=5)
         self.create_subscription("visualization_msgs/msg/MarkerArray", names.SCENE_MARKERS, self.on_markers, LATCHED)
-        self.create_subscription(messages.String, names.ROBOT_DESCRIPTION, self.on_description, LATCHED)
+        contract.ROBOT_DESCRIPTION.subscription(self, self.on_description)
         self.create_subscription("tf2_msgs/msg/TFMessage", names.TF, self.on_tf, QoS(depth=20))
         for cam in [c for c in self.cameras if c]:
-            self.create_subscription(
-                messages.Image,
-                names.camera_image_topic(cam),
-                lambda raw, cam=cam: self.on_image(cam, raw),
-                SENSOR_DATA,
-                raw=True,
-            )
+            contract.camera_image(cam).subscription(self, lambda raw, cam=cam: self.on_image(cam, raw), raw=True)
 
         extra_hosts = tuple(tls.lan_addresses()) + (socket.gethostname(), f"{socket.gethostname()}.local") \
             if self.serve.binds_every_interface else ()
