@@ -15,8 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,24 +128,3 @@ class Graph:
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.stop(timeout=5)
-
-
-@contextmanager
-def plain_rclpy_node(name: str, domain: int, namespace: str = "") -> Iterator[Any]:
-    """A plain rclpy node (rclpy's own API, none of our runtime) in its own context, spun on a thread:
-    the independent ROS 2 peer of the ROS-mode tests. Needs rclpy (``.venv-ros``)."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain)
-    node = rclpy.create_node(name, namespace=namespace, context=ctx)
-    executor = SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
-    try:
-        yield node
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)

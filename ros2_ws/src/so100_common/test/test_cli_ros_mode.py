@@ -6,11 +6,10 @@ import importlib.util
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-
-from so100_common.testing import plain_rclpy_node
 
 pytestmark = [
     pytest.mark.rclpy,
@@ -25,25 +24,36 @@ DOMAIN = 40 + os.getpid() % 50
 @pytest.fixture(scope="module")
 def plain_node():
     """A plain rclpy node (none of our code): a latched String, a 20 Hz Bool and a Trigger service."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import Bool, String
     from std_srvs.srv import Trigger
 
-    with plain_rclpy_node("plain_peer", DOMAIN, namespace="/cli_test") as node:
-        latched = node.create_publisher(String, "/cli_test/description", QoSProfile(depth=1,
-                                        durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        latched.publish(String(data="<robot name='so100'/>"))
-        ticks = node.create_publisher(Bool, "/cli_test/flag", 10)
-        node.create_timer(0.05, lambda: ticks.publish(Bool(data=True)))
-        calls = []
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    node = rclpy.create_node("plain_peer", namespace="/cli_test", context=ctx)
+    latched = node.create_publisher(String, "/cli_test/description", QoSProfile(depth=1,
+                                    durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    latched.publish(String(data="<robot name='so100'/>"))
+    ticks = node.create_publisher(Bool, "/cli_test/flag", 10)
+    node.create_timer(0.05, lambda: ticks.publish(Bool(data=True)))
+    calls = []
 
-        def on_trigger(_req, resp):
-            calls.append(1)
-            resp.success, resp.message = True, f"call {len(calls)}"
-            return resp
+    def on_trigger(_req, resp):
+        calls.append(1)
+        resp.success, resp.message = True, f"call {len(calls)}"
+        return resp
 
-        node.create_service(Trigger, "/cli_test/trigger", on_trigger)
-        yield node
+    node.create_service(Trigger, "/cli_test/trigger", on_trigger)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield node
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.shutdown(context=ctx)
 
 
 def so100(*args: str, timeout: float = 60) -> str:

@@ -12,12 +12,11 @@ import importlib.util
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-
-from so100_common.testing import plain_rclpy_node
 
 pytestmark = [
     pytest.mark.rclpy,
@@ -59,8 +58,20 @@ def sim(tmp_path_factory):
 @pytest.fixture(scope="module")
 def peer(sim):
     """A plain rclpy node in its own context, spun on a thread."""
-    with plain_rclpy_node("plain_rclpy_peer", DOMAIN) as node:
-        yield node
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    node = rclpy.create_node("plain_rclpy_peer", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield node
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.shutdown(context=ctx)
 
 
 def test_joint_states_and_camera_decode_field_by_field(peer):
